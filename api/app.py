@@ -1,0 +1,81 @@
+"""create_app(): middleware, routers, error handlers and docs."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from sqlalchemy import Engine
+from starlette.concurrency import run_in_threadpool
+
+from api import errors
+from api.auth.keys import KeyRing
+from api.middleware import BodySizeLimitMiddleware, RequestIdMiddleware, SecurityHeadersMiddleware
+from api.routes import ROUTERS
+from partners.clients import DOCS_CLIENT_ID
+from partners.db import make_engine
+from partners.migrate import upgrade_engine
+from partners.settings import Settings, load_settings
+
+UPLOAD_PREFIX = "/v1/uploads"
+
+DESCRIPTION = """
+Partnerloop lets complementary online retailers promote each other to their own
+customers, with the customers' consent. Errors are `application/problem+json`
+(RFC 9457); lists are paged with `limit` and `cursor`; POSTs accept `Idempotency-Key`.
+"""
+
+
+def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
+    """The Partnerloop API. Without arguments it reads settings from the environment."""
+    settings = settings or load_settings()
+    owns_engine = engine is None
+    engine = engine or make_engine(settings.database_url)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if owns_engine and engine.dialect.name == "sqlite":
+            # The embedded default keeps itself migrated; PostgreSQL is upgraded by `partnerloop db upgrade`.
+            await run_in_threadpool(upgrade_engine, engine)
+        yield
+        if owns_engine:
+            engine.dispose()
+
+    app = FastAPI(
+        title="Partnerloop",
+        version="1",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        swagger_ui_init_oauth={
+            "clientId": DOCS_CLIENT_ID,
+            "usePkceWithAuthorizationCodeGrant": True,
+            "scopes": "",
+        },
+    )
+    if not settings.is_production:
+        # authlib refuses plain http unless told; development serves http on loopback.
+        os.environ.setdefault("AUTHLIB_INSECURE_TRANSPORT", "1")
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.keyring = KeyRing(settings)
+    errors.install(app)
+    for router in ROUTERS:
+        app.include_router(router)
+
+    def body_limit(path: str) -> int:
+        return settings.max_upload_bytes if path.startswith(UPLOAD_PREFIX) else settings.max_body_bytes
+
+    app.add_middleware(SecurityHeadersMiddleware, hsts=settings.is_production)
+    app.add_middleware(BodySizeLimitMiddleware, limit_for=body_limit)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"],
+        )
+    app.add_middleware(RequestIdMiddleware)
+    return app

@@ -1,0 +1,1 @@
+"""Authentication and authorization: the OAuth2 server, access tokens, the caller."""

@@ -1,0 +1,119 @@
+"""The caller of a request, resolved once from its bearer token: tenant, client or user, scopes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from authlib.oauth2 import OAuth2Error
+from authlib.oauth2.rfc6750 import InsufficientScopeError, InvalidTokenError
+from fastapi import Depends, Request, Security
+from fastapi.openapi.models import OAuthFlowAuthorizationCode, OAuthFlowClientCredentials, OAuthFlows
+from fastapi.security import OAuth2, SecurityScopes
+
+from api.auth import protector
+from api.auth.keys import KeyRing
+from api.deps import SessionDep, SettingsDep
+from api.errors import ApiProblem
+from partners.scopes import DESCRIPTIONS, Scope
+
+REALM = 'Bearer realm="partnerloop"'
+_SCOPES = {str(scope): text for scope, text in DESCRIPTIONS.items()}
+
+oauth2_scheme = OAuth2(
+    flows=OAuthFlows(
+        authorizationCode=OAuthFlowAuthorizationCode(
+            authorizationUrl="/oauth/authorize", tokenUrl="/oauth/token", refreshUrl="/oauth/token", scopes=_SCOPES
+        ),
+        clientCredentials=OAuthFlowClientCredentials(tokenUrl="/oauth/token", scopes=_SCOPES),
+    ),
+    scheme_name="partnerloop",
+    description="Staff log in with authorization code + PKCE; shop backends use client credentials.",
+    auto_error=False,
+)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: always a tenant and a client, sometimes a staff user acting through it."""
+
+    tenant_id: str
+    client_id: str
+    user_id: str | None
+    scopes: frozenset[str]
+    family_id: str
+
+    @property
+    def caller_id(self) -> str:
+        """The user if there is one, else the client: what idempotency keys are scoped to."""
+        return self.user_id or self.client_id
+
+
+def get_keyring(request: Request) -> KeyRing:
+    """The app's key cache."""
+    keyring: KeyRing = request.app.state.keyring
+    return keyring
+
+
+def _unauthorized(detail: str, *, token_sent: bool = True) -> ApiProblem:
+    # RFC 6750 §3.1: a request that carried no token gets the challenge without an error code.
+    challenge = f'{REALM}, error="invalid_token"' if token_sent else REALM
+    return ApiProblem(401, "invalid_token", "Unauthorized", detail, headers={"WWW-Authenticate": challenge})
+
+
+def current_principal(
+    security_scopes: SecurityScopes,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    keyring: Annotated[KeyRing, Depends(get_keyring)],
+    authorization: Annotated[str | None, Depends(oauth2_scheme)],
+) -> Principal:
+    """The caller, with the scopes the route declares checked; 401 or 403 otherwise."""
+    scheme = (authorization or "").partition(" ")[0].lower()
+    try:
+        claims = protector.validate(session, keyring, settings.issuer, request.headers, security_scopes.scopes)
+    except InsufficientScopeError as exc:
+        needed = " ".join(security_scopes.scopes)
+        raise ApiProblem(
+            403,
+            "insufficient_scope",
+            "Insufficient scope",
+            f"This route needs the scope '{needed}', which the token does not carry.",
+            headers={"WWW-Authenticate": f'{REALM}, error="insufficient_scope", scope="{needed}"'},
+        ) from exc
+    except InvalidTokenError as exc:
+        raise _unauthorized(
+            "The access token is invalid, expired or revoked; get a new one from /oauth/token."
+        ) from exc
+    except OAuth2Error as exc:  # no Authorization header, or another scheme than Bearer
+        raise _unauthorized(
+            "Send an access token as `Authorization: Bearer <token>`; see /docs for how to get one.",
+            token_sent=scheme == "bearer",
+        ) from exc
+    principal = Principal(claims.tenant_id, claims.client_id, claims.user_id, claims.scopes, claims.family_id)
+    request.state.principal = principal
+    return principal
+
+
+def _requires(*scopes: Scope) -> object:
+    return Security(current_principal, scopes=[str(s) for s in scopes])
+
+
+# One alias per scope, read by routes: `def handler(caller: OffersWrite) -> ...`.
+Authenticated = Annotated[Principal, _requires()]
+ProfileRead = Annotated[Principal, _requires(Scope.profile_read)]
+ProfileWrite = Annotated[Principal, _requires(Scope.profile_write)]
+StaffRead = Annotated[Principal, _requires(Scope.staff_read)]
+StaffWrite = Annotated[Principal, _requires(Scope.staff_write)]
+ClientsWrite = Annotated[Principal, _requires(Scope.clients_write)]
+PartnersRead = Annotated[Principal, _requires(Scope.partners_read)]
+PartnershipsWrite = Annotated[Principal, _requires(Scope.partnerships_write)]
+OffersRead = Annotated[Principal, _requires(Scope.offers_read)]
+OffersWrite = Annotated[Principal, _requires(Scope.offers_write)]
+CustomersWrite = Annotated[Principal, _requires(Scope.customers_write)]
+ConsentsWrite = Annotated[Principal, _requires(Scope.consents_write)]
+WebhooksWrite = Annotated[Principal, _requires(Scope.webhooks_write)]
+ExchangeRead = Annotated[Principal, _requires(Scope.exchange_read)]
+RedemptionsWrite = Annotated[Principal, _requires(Scope.redemptions_write)]
+ReportsRead = Annotated[Principal, _requires(Scope.reports_read)]

@@ -1,0 +1,133 @@
+"""`Idempotency-Key` on authenticated POSTs: the first answer is stored and replayed.
+
+The key is claimed in its own short transaction before the handler runs, so a
+concurrent retry sees it at once (409 while in progress). The answer is stored
+after the handler's transaction committed; if the process dies in between, the
+claim is taken as abandoned after a few minutes and a retry runs again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Coroutine, Sequence
+from contextlib import AsyncExitStack
+from datetime import timedelta
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, Request, Response
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
+from starlette.concurrency import run_in_threadpool
+
+from api.auth.principal import Authenticated, current_principal
+from api.deps import EngineDep, SettingsDep
+from partners import idempotency
+from partners.db import unit_of_work, utcnow
+
+REPLAYED_HEADER = "Idempotent-Replayed"
+
+
+class Replay(Exception):
+    """Raised by the guard when the answer is already stored; the route returns it."""
+
+    def __init__(self, stored: idempotency.StoredResponse) -> None:
+        super().__init__("replay")
+        self.stored = stored
+
+    def response(self) -> Response:
+        return Response(
+            self.stored.body,
+            status_code=self.stored.status_code,
+            media_type=self.stored.content_type or None,
+            headers={REPLAYED_HEADER: "true"},
+        )
+
+
+async def claim_idempotency_key(
+    request: Request,
+    caller: Authenticated,
+    engine: EngineDep,
+    settings: SettingsDep,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            min_length=1,
+            max_length=255,
+            description="Retry safely: the same key and request return the first answer again (kept 24 h).",
+        ),
+    ] = None,
+) -> None:
+    """Claim the key for this request, or replay the answer stored for it."""
+    if idempotency_key is None:
+        return
+    body = await request.body()
+    fingerprint = hashlib.sha256(
+        b"\n".join([request.method.encode(), request.url.path.encode(), request.url.query.encode(), body])
+    ).hexdigest()
+    claim = idempotency.Claim(caller.tenant_id, caller.caller_id, idempotency_key)
+    ttl = timedelta(seconds=settings.idempotency_ttl_seconds)
+
+    def claim_now() -> idempotency.StoredResponse | None:
+        with unit_of_work(engine) as session:
+            return idempotency.claim(session, claim, fingerprint, now=utcnow(), ttl=ttl)
+
+    stored = await run_in_threadpool(claim_now)
+    if stored is not None:
+        raise Replay(stored)
+    request.state.idempotency_claim = claim
+
+
+def _uses_principal(dependant: Dependant) -> bool:
+    return any(d.call is current_principal or _uses_principal(d) for d in dependant.dependencies)
+
+
+class IdempotentRoute(APIRoute):
+    """Every authenticated POST route accepts `Idempotency-Key`."""
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        super().__init__(path, endpoint, **kwargs)
+        if "POST" in (self.methods or set()) and _uses_principal(self.dependant):
+            dependencies: Sequence[Any] = kwargs.pop("dependencies", None) or []
+            super().__init__(path, endpoint, dependencies=[*dependencies, Depends(claim_idempotency_key)], **kwargs)
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def handle(request: Request) -> Response:
+            response: Response | None = None
+            # The request's transaction commits when FastAPI's function-scoped stack closes, after
+            # this returns; settle on the outer stack so the answer is stored only once committed.
+            stack: AsyncExitStack = request.scope["fastapi_inner_astack"]
+
+            async def settle_on_exit(exc_type: type[BaseException] | None, *_: object) -> bool:
+                await _settle(request, response if exc_type is None else None)
+                return False
+
+            stack.push_async_exit(settle_on_exit)
+            try:
+                response = await handler(request)
+            except Replay as replay:
+                return replay.response()
+            return response
+
+        return handle
+
+
+async def _settle(request: Request, response: Response | None) -> None:
+    """Store a finished answer under its key; forget the key when the request failed."""
+    claim: idempotency.Claim | None = getattr(request.state, "idempotency_claim", None)
+    if claim is None:
+        return
+    engine = request.app.state.engine
+
+    def settle() -> None:
+        with unit_of_work(engine) as session:
+            if response is None or response.status_code >= 500:
+                idempotency.release(session, claim)
+            else:
+                stored = idempotency.StoredResponse(
+                    response.status_code, response.headers.get("content-type", ""), bytes(response.body)
+                )
+                idempotency.complete(session, claim, stored)
+
+    await run_in_threadpool(settle)

@@ -1,0 +1,1 @@
+"""Partnerloop's domain: retailers, partnerships, customers, consent, offers and the exchange."""

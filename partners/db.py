@@ -1,0 +1,108 @@
+"""Engine, sessions and the tenant-scoped query helpers every domain query goes through."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import DateTime, Engine, create_engine, event
+from sqlalchemy.engine import Dialect
+from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Session, SQLModel, col, select
+from sqlmodel.sql.expression import SelectOfScalar
+
+from partners.errors import NotFound
+
+ModelT = TypeVar("ModelT", bound=SQLModel)
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware in UTC."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores UTC; always hands back aware datetimes, on SQLite as on PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def sqlalchemy_url(url: str) -> str:
+    """Pick our drivers: psycopg 3 for PostgreSQL."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    """An engine for `url`; SQLite gets foreign keys, WAL and a busy timeout."""
+    url = sqlalchemy_url(url)
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    if "poolclass" not in kwargs:
+        kwargs.update(pool_size=10, max_overflow=10)
+    return create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+@contextmanager
+def unit_of_work(engine: Engine) -> Iterator[Session]:
+    """One transaction: committed when the block ends, rolled back if it raises."""
+    with Session(engine, expire_on_commit=False) as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+def owned(model: type[ModelT], tenant_id: str) -> SelectOfScalar[ModelT]:
+    """SELECT of a tenant-owned model, already restricted to one tenant."""
+    return select(model).where(col(model.tenant_id) == tenant_id)  # type: ignore[attr-defined]
+
+
+def get_owned(session: Session, model: type[ModelT], tenant_id: str, object_id: str) -> ModelT:
+    """The tenant's object with this id; NotFound for another tenant's as for a missing one."""
+    found = session.exec(owned(model, tenant_id).where(col(model.id) == object_id)).first()  # type: ignore[attr-defined]
+    if found is None:
+        raise NotFound(f"No {model.__name__.lower()} with id '{object_id}'.", param="id")
+    return found
+
+
+def keyset_page(
+    session: Session, query: SelectOfScalar[ModelT], model: type[ModelT], after: str | None, limit: int
+) -> tuple[Sequence[ModelT], bool]:
+    """Up to `limit` rows with ids after `after`, in id order, and whether more follow."""
+    id_column = col(model.id)  # type: ignore[attr-defined]
+    if after is not None:
+        query = query.where(id_column > after)
+    rows = session.exec(query.order_by(id_column).limit(limit + 1)).all()
+    return rows[:limit], len(rows) > limit

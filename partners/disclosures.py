@@ -1,0 +1,63 @@
+"""Which partners received anything about a customer: they are told when consent is withdrawn
+or the customer is erased. The exchange and contact sharing record here when they disclose."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import ForeignKeyConstraint
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Field, Session, SQLModel, col
+
+from partners.db import UTCDateTime, owned, utcnow
+
+
+class Disclosure(SQLModel, table=True):
+    __tablename__ = "customer_disclosures"
+    __table_args__ = (
+        ForeignKeyConstraint(["tenant_id", "customer_id"], ["customers.tenant_id", "customers.id"], ondelete="CASCADE"),
+    )
+
+    tenant_id: str = Field(primary_key=True, max_length=40)
+    customer_id: str = Field(primary_key=True, max_length=40)
+    partner_tenant_id: str = Field(primary_key=True, max_length=40)
+    first_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    last_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+def record_disclosure(
+    session: Session, tenant_id: str, customer_id: str, partner_tenant_id: str, at: datetime | None = None
+) -> Disclosure:
+    """Note that this partner received something about the customer (idempotent)."""
+    at = at or utcnow()
+    ident = (tenant_id, customer_id, partner_tenant_id)
+    row = session.get(Disclosure, ident)
+    if row is None:
+        row = Disclosure(
+            tenant_id=tenant_id, customer_id=customer_id, partner_tenant_id=partner_tenant_id, first_at=at, last_at=at
+        )
+        try:
+            with session.begin_nested():
+                session.add(row)
+                session.flush()
+            return row
+        except IntegrityError:
+            row = session.get(Disclosure, ident, populate_existing=True)
+            if row is None:
+                raise
+    row.last_at = max(row.last_at, at)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def disclosures_of(session: Session, tenant_id: str, customer_id: str) -> Sequence[Disclosure]:
+    """Every partner that received something about the customer."""
+    query = owned(Disclosure, tenant_id).where(col(Disclosure.customer_id) == customer_id)
+    return session.exec(query.order_by(col(Disclosure.partner_tenant_id))).all()
+
+
+def recipients(session: Session, tenant_id: str, customer_id: str) -> list[str]:
+    """The partner tenant ids that received something about the customer."""
+    return [row.partner_tenant_id for row in disclosures_of(session, tenant_id, customer_id)]

@@ -1,0 +1,188 @@
+"""What the exchange showed: every answer, and each offer shown, stored for the host and the offering side.
+
+The host's row names its customer; the offering side's row does not (it holds the impression
+id, the offer, the code and the host), so no customer identity crosses tenants.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import JSON, Index, func, insert, select
+from sqlmodel import Field, Session, SQLModel, col
+
+from partners.db import UTCDateTime
+
+
+class ExchangeAnswer(SQLModel, table=True):
+    """One call to the exchange: who asked about whom, for which placement, and what was decided."""
+
+    __tablename__ = "exchange_answers"
+
+    tenant_id: str = Field(primary_key=True, max_length=40, foreign_key="tenants.id", ondelete="CASCADE")
+    id: str = Field(primary_key=True, max_length=40)
+    customer_id: str | None = Field(default=None, max_length=40)
+    placement: str = Field(max_length=30)
+    shown: int
+    decisions: dict[str, int] = Field(default_factory=dict, sa_type=JSON)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class Impression(SQLModel, table=True):
+    """An offer shown to one of the host's customers (the host's side)."""
+
+    __tablename__ = "impressions"
+    __table_args__ = (Index("ix_impressions_customer_time", "tenant_id", "customer_id", "created_at"),)
+
+    tenant_id: str = Field(primary_key=True, max_length=40, foreign_key="tenants.id", ondelete="CASCADE")
+    id: str = Field(primary_key=True, max_length=40)
+    answer_id: str = Field(max_length=40)
+    customer_id: str = Field(max_length=40)
+    partnership_id: str = Field(max_length=40)
+    offering_tenant_id: str = Field(max_length=40)
+    offer_id: str = Field(max_length=40)
+    offer_version: int
+    placement: str = Field(max_length=30)
+    code: str | None = Field(default=None, max_length=64)
+    rank: int
+    score: float
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class ReceivedImpression(SQLModel, table=True):
+    """The same impression as the offering side sees it: no customer."""
+
+    __tablename__ = "received_impressions"
+    __table_args__ = (
+        Index("ix_received_impressions_code", "tenant_id", "code"),
+        Index("ix_received_impressions_offer", "tenant_id", "offer_id", "created_at"),
+    )
+
+    tenant_id: str = Field(primary_key=True, max_length=40, foreign_key="tenants.id", ondelete="CASCADE")
+    id: str = Field(primary_key=True, max_length=40)
+    host_tenant_id: str = Field(max_length=40)
+    partnership_id: str = Field(max_length=40)
+    offer_id: str = Field(max_length=40)
+    offer_version: int
+    placement: str = Field(max_length=30)
+    code: str | None = Field(default=None, max_length=64)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+@dataclass(frozen=True, slots=True)
+class Shown:
+    impression_id: str
+    partnership_id: str
+    offering_tenant_id: str
+    offer_id: str
+    offer_version: int
+    code: str | None
+    rank: int
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class RecentCounts:
+    last_7_days: int
+    last_30_days: int
+
+
+def recent_counts(session: Session, host_tenant_id: str, customer_id: str, now: datetime) -> RecentCounts:
+    """Partner offers this customer was shown by the host (all partners) in rolling windows."""
+    table = Impression.__table__  # type: ignore[attr-defined]
+    week = now - timedelta(days=7)
+    row = session.execute(
+        select(func.count(), func.count().filter(table.c.created_at > week)).where(
+            table.c.tenant_id == host_tenant_id,
+            table.c.customer_id == customer_id,
+            table.c.created_at > now - timedelta(days=30),
+        )
+    ).one()
+    return RecentCounts(last_7_days=int(row[1]), last_30_days=int(row[0]))
+
+
+def record(
+    session: Session,
+    *,
+    host_tenant_id: str,
+    answer_id: str,
+    customer_id: str | None,
+    placement: str,
+    shown: Sequence[Shown],
+    decisions: dict[str, int],
+    now: datetime,
+) -> None:
+    """Store the answer and its impressions on both sides, in the caller's transaction (Core inserts)."""
+    session.execute(
+        insert(ExchangeAnswer.__table__),  # type: ignore[attr-defined]
+        [
+            {
+                "tenant_id": host_tenant_id,
+                "id": answer_id,
+                "customer_id": customer_id,
+                "placement": placement,
+                "shown": len(shown),
+                "decisions": decisions,
+                "created_at": now,
+            }
+        ],
+    )
+    if not shown or customer_id is None:
+        return
+    common = [
+        {
+            "id": s.impression_id,
+            "partnership_id": s.partnership_id,
+            "offer_id": s.offer_id,
+            "offer_version": s.offer_version,
+            "placement": placement,
+            "code": s.code,
+            "created_at": now,
+        }
+        for s in shown
+    ]
+    session.execute(
+        insert(Impression.__table__),  # type: ignore[attr-defined]
+        [
+            dict(
+                c,
+                tenant_id=host_tenant_id,
+                answer_id=answer_id,
+                customer_id=customer_id,
+                offering_tenant_id=s.offering_tenant_id,
+                rank=s.rank,
+                score=s.score,
+            )
+            for c, s in zip(common, shown, strict=True)
+        ],
+    )
+    session.execute(
+        insert(ReceivedImpression.__table__),  # type: ignore[attr-defined]
+        [
+            dict(c, tenant_id=s.offering_tenant_id, host_tenant_id=host_tenant_id)
+            for c, s in zip(common, shown, strict=True)
+        ],
+    )
+
+
+def for_customer(session: Session, host_tenant_id: str, customer_id: str) -> Sequence[Impression]:
+    """Everything the host showed this customer, oldest first (export, audits)."""
+    query = (
+        select(Impression)
+        .where(col(Impression.tenant_id) == host_tenant_id, col(Impression.customer_id) == customer_id)
+        .order_by(col(Impression.created_at))
+    )
+    return session.exec(query).all()  # type: ignore[call-overload,no-any-return]
+
+
+def counts_by_offer(session: Session, offering_tenant_id: str, offer_ids: Iterable[str]) -> dict[str, int]:
+    """Impressions received per offer (the ranking's conversion denominator)."""
+    table = ReceivedImpression.__table__  # type: ignore[attr-defined]
+    rows = session.execute(
+        select(table.c.offer_id, func.count())
+        .where(table.c.tenant_id == offering_tenant_id, table.c.offer_id.in_(list(offer_ids)))
+        .group_by(table.c.offer_id)
+    ).all()
+    return {str(offer_id): int(count) for offer_id, count in rows}

@@ -1,0 +1,132 @@
+"""Pure per-line parsing of bulk uploads: each line becomes a row or an error naming its line.
+
+Nothing here touches the database; `partners.ingest` writes the rows and records the errors.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import AsyncIterable, AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from partners.customers import check_external_id
+from partners.errors import DomainError
+
+MAX_LINE_BYTES = 64 * 1024
+CUSTOMER_FIELDS = ("external_id", "email", "store_email")
+_TRUE = {"true", "1", "yes", "y", "t"}
+_FALSE = {"false", "0", "no", "n", "f", ""}
+
+
+@dataclass(frozen=True)
+class RowError:
+    line: int
+    field: str | None
+    message: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"line": self.line, "field": self.field, "message": self.message}
+
+
+@dataclass(frozen=True)
+class CustomerRow:
+    line: int
+    external_id: str
+    email: str | None
+    store_email: bool
+
+
+async def numbered_lines(chunks: AsyncIterable[bytes]) -> AsyncIterator[tuple[int, bytes]]:
+    """(line number from 1, line without its end) for every line of a byte stream, blank ones too."""
+    tail = b""
+    number = 0
+    async for chunk in chunks:
+        if not chunk:
+            continue
+        parts = (tail + chunk).split(b"\n")
+        tail = parts.pop()
+        for part in parts:
+            number += 1
+            yield number, part.rstrip(b"\r")
+    if tail:
+        yield number + 1, tail.rstrip(b"\r")
+
+
+def _text(line: int, raw: bytes) -> str | RowError:
+    if len(raw) > MAX_LINE_BYTES:
+        return RowError(line, None, f"Line is longer than {MAX_LINE_BYTES} bytes.")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return RowError(line, None, "Line is not valid UTF-8.")
+
+
+def _customer(line: int, values: dict[str, Any]) -> CustomerRow | RowError:
+    unknown = sorted(set(values) - set(CUSTOMER_FIELDS))
+    if unknown:
+        return RowError(line, unknown[0], f"Unknown field '{unknown[0]}'; expected {', '.join(CUSTOMER_FIELDS)}.")
+    external_id = values.get("external_id")
+    if not isinstance(external_id, str):
+        return RowError(line, "external_id", "external_id is required and must be a string.")
+    try:
+        check_external_id(external_id)
+    except DomainError as exc:
+        return RowError(line, "external_id", exc.detail)
+    email = values.get("email")
+    if email == "":
+        email = None
+    if email is not None and not isinstance(email, str):
+        return RowError(line, "email", "email must be a string.")
+    store = values.get("store_email", False)
+    if isinstance(store, str):
+        lowered = store.strip().lower()
+        if lowered not in _TRUE | _FALSE:
+            return RowError(line, "store_email", "store_email must be true or false.")
+        store = lowered in _TRUE
+    if not isinstance(store, bool):
+        return RowError(line, "store_email", "store_email must be true or false.")
+    return CustomerRow(line, external_id, email, store)
+
+
+def parse_ndjson_customer(line: int, raw: bytes) -> CustomerRow | RowError:
+    """One NDJSON line: an object with external_id, optional email and store_email."""
+    text = _text(line, raw)
+    if isinstance(text, RowError):
+        return text
+    try:
+        values = json.loads(text)
+    except ValueError as exc:
+        return RowError(line, None, f"Not valid JSON: {exc}.")
+    if not isinstance(values, dict):
+        return RowError(line, None, "Each line must be a JSON object.")
+    return _customer(line, values)
+
+
+def parse_csv_header(line: int, raw: bytes) -> list[str] | RowError:
+    """The header line of a CSV upload: column names, external_id among them."""
+    text = _text(line, raw)
+    if isinstance(text, RowError):
+        return text
+    columns = [name.strip() for name in next(csv.reader([text]), [])]
+    if "external_id" not in columns:
+        return RowError(line, "external_id", "The first line must be a header naming an external_id column.")
+    unknown = [name for name in columns if name not in CUSTOMER_FIELDS]
+    if unknown:
+        return RowError(line, unknown[0], f"Unknown column '{unknown[0]}'; expected {', '.join(CUSTOMER_FIELDS)}.")
+    return columns
+
+
+def parse_csv_customer(line: int, raw: bytes, header: list[str]) -> CustomerRow | RowError:
+    """One CSV line (no newlines inside quoted values), read against the header."""
+    text = _text(line, raw)
+    if isinstance(text, RowError):
+        return text
+    try:
+        cells = next(csv.reader([text]), [])
+    except csv.Error as exc:
+        return RowError(line, None, f"Not valid CSV: {exc}.")
+    if len(cells) != len(header):
+        return RowError(line, None, f"Expected {len(header)} columns, found {len(cells)}.")
+    return _customer(line, dict(zip(header, cells, strict=True)))

@@ -1,0 +1,32 @@
+"""Periodic housekeeping jobs the worker runs; each is one transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import Engine
+
+from partners import idempotency, worker
+from partners.db import unit_of_work, utcnow
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    every: timedelta
+    run: Callable[[Engine], int]
+
+
+def purge_idempotency_keys(engine: Engine) -> int:
+    """Drop idempotency keys past their 24 h retention."""
+    with unit_of_work(engine) as session:
+        return idempotency.purge_expired(session, utcnow())
+
+
+JOBS = (
+    Job("purge_idempotency_keys", timedelta(minutes=10), purge_idempotency_keys),
+    # Every poll: hand out outbox events and deliver due webhooks (partners.worker).
+    Job("deliver_webhooks", timedelta(0), worker.deliver_webhooks),
+)

@@ -1,0 +1,254 @@
+"""Live offers by host: what each partnership may serve, worked out when data changes, read in one query.
+
+One row per (host, partnership, offer) with an approved version, owned by the host, holding a
+copy of that version and of the budget left. `refresh` rewrites it whenever something it depends
+on changes (approval, edit, pause, resume, archive, budget use, codes); `status` is `live` or the
+reason it is not. The clock is applied when reading: `live_for_host` keeps rows whose window
+holds `now`, and joins the host's partnership row so a paused or ended partnership stops at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from datetime import datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    ForeignKeyConstraint,
+    Index,
+    Select,
+    Table,
+    and_,
+    bindparam,
+    or_,
+    select,
+    text,
+)
+from sqlmodel import Field, Session, SQLModel
+
+from partners import codes, offers, partnerships, placements
+from partners import offer_rules as rules
+from partners.db import UTCDateTime, utcnow
+from partners.offer_rules import CodeMode, OfferState, ServingFacts
+from partners.partnership_rules import State
+
+_LIVE = "status = 'live'"
+
+
+class LiveOffer(SQLModel, table=True):
+    __tablename__ = "live_offers"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["tenant_id", "partnership_id"], ["partnerships.tenant_id", "partnerships.id"], ondelete="CASCADE"
+        ),
+        Index("ix_live_offers_serving", "tenant_id", "ends_at", sqlite_where=text(_LIVE), postgresql_where=text(_LIVE)),
+    )
+
+    tenant_id: str = Field(primary_key=True, max_length=40, foreign_key="tenants.id", ondelete="CASCADE")  # the host
+    partnership_id: str = Field(primary_key=True, max_length=40)
+    offer_id: str = Field(primary_key=True, max_length=40)
+    offering_tenant_id: str = Field(max_length=40, foreign_key="tenants.id", ondelete="CASCADE")
+    status: str = Field(max_length=30)
+    serving_version: int
+    version_id: str = Field(max_length=40)
+    kind: str = Field(max_length=20)
+    title: str = Field(max_length=200)
+    description: str = Field(default="", max_length=2000)
+    landing_url: str = Field(max_length=2000)
+    currency: str = Field(max_length=3)
+    percent_off_bps: int | None = None
+    amount_off: int | None = Field(default=None, sa_type=BigInteger)
+    friend_amount_off: int | None = Field(default=None, sa_type=BigInteger)
+    minimum_order: int | None = Field(default=None, sa_type=BigInteger)
+    starts_at: datetime = Field(sa_type=UTCDateTime)
+    ends_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    public_sale_starts_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    categories: list[str] = Field(default_factory=list, sa_type=JSON)
+    price_min: int | None = Field(default=None, sa_type=BigInteger)
+    price_max: int | None = Field(default=None, sa_type=BigInteger)
+    customer_type: str = Field(max_length=10)
+    min_lifetime_value: int | None = Field(default=None, sa_type=BigInteger)
+    regions: list[str] = Field(default_factory=list, sa_type=JSON)
+    budget_redemptions_left: int | None = Field(default=None, sa_type=BigInteger)
+    budget_value_left: int | None = Field(default=None, sa_type=BigInteger)
+    code_mode: str = Field(max_length=10)
+    shared_code: str | None = Field(default=None, max_length=40)
+    refreshed_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+@dataclass(frozen=True, slots=True)
+class LiveOfferRow:
+    """One offer the host may show now, as the exchange reads it (no ORM object)."""
+
+    partnership_id: str
+    offer_id: str
+    offering_tenant_id: str
+    serving_version: int
+    version_id: str
+    kind: str
+    title: str
+    description: str
+    landing_url: str
+    currency: str
+    percent_off_bps: int | None
+    amount_off: int | None
+    friend_amount_off: int | None
+    minimum_order: int | None
+    starts_at: datetime
+    ends_at: datetime | None
+    public_sale_starts_at: datetime | None
+    categories: list[str]
+    price_min: int | None
+    price_max: int | None
+    customer_type: str
+    min_lifetime_value: int | None
+    regions: list[str]
+    budget_redemptions_left: int | None
+    budget_value_left: int | None
+    code_mode: str
+    shared_code: str | None
+
+
+_ROW_FIELDS = [f.name for f in fields(LiveOfferRow)]
+
+
+def _tables() -> tuple[Table, Table]:
+    live: Table = LiveOffer.__table__  # type: ignore[attr-defined]
+    partnership: Table = partnerships.Partnership.__table__  # type: ignore[attr-defined]
+    return live, partnership
+
+
+def _live_query() -> Select[tuple[object, ...]]:
+    live, partnership = _tables()
+    now = bindparam("now", type_=UTCDateTime())
+    return (
+        select(*(live.c[name] for name in _ROW_FIELDS))
+        .join(
+            partnership,
+            and_(
+                partnership.c.tenant_id == live.c.tenant_id,
+                partnership.c.id == live.c.partnership_id,
+                partnership.c.state == State.active,
+            ),
+        )
+        .where(
+            live.c.tenant_id == bindparam("host"),
+            live.c.status == "live",
+            live.c.starts_at <= now,
+            or_(live.c.ends_at.is_(None), live.c.ends_at > now),
+        )
+        .order_by(live.c.offer_id, live.c.partnership_id)
+    )
+
+
+# Built once: SQLAlchemy caches its compiled form, and psycopg prepares it after a few runs.
+LIVE_QUERY = _live_query()
+
+
+def live_for_host(session: Session, host_tenant_id: str, now: datetime) -> list[LiveOfferRow]:
+    """The partner offers `host_tenant_id` may show at `now`: one indexed read of the host's rows."""
+    result = session.execute(LIVE_QUERY, {"host": host_tenant_id, "now": now})
+    return [LiveOfferRow(*row) for row in result.all()]
+
+
+def refresh(session: Session, host_tenant_id: str, offer_id: str) -> None:
+    """Rewrite the host's live rows for a partner offer from the current data."""
+    for placement in placements.for_offer(session, host_tenant_id, offer_id):
+        if placement.hosting:
+            _refresh_placement(session, placement)
+    session.flush()
+
+
+def refresh_offer(session: Session, offering_tenant_id: str, offer_id: str) -> None:
+    """Rewrite the live rows of every host the offer is published to."""
+    for placement in placements.for_offer(session, offering_tenant_id, offer_id):
+        refresh(session, placement.partner_tenant_id, offer_id)
+
+
+def refresh_partnership(session: Session, tenant_id: str, partnership_id: str) -> None:
+    """Rewrite the live rows of every offer published either way on a partnership (after new terms)."""
+    for placement in placements.on_partnership(session, tenant_id, partnership_id):
+        refresh(session, placement.host_tenant_id, placement.offer_id)
+
+
+def refresh_host(session: Session, host_tenant_id: str) -> None:
+    """Rewrite all of a host's live rows (after it changed its brand-safety rules or currencies)."""
+    for placement in placements.hosted(session, host_tenant_id):
+        _refresh_placement(session, placement)
+    session.flush()
+
+
+def _refresh_placement(session: Session, placement: placements.OfferPlacement) -> None:
+    key = (placement.tenant_id, placement.partnership_id, placement.offer_id)
+    row = session.get(LiveOffer, key)
+    offer = session.get(offers.Offer, (placement.offering_tenant_id, placement.offer_id))
+    if offer is None or placement.serving_version is None:
+        if row is not None:
+            session.delete(row)
+        return
+    version = offers.get_version(session, offer.tenant_id, offer.id, placement.serving_version)
+    content = offers.content_of(version)
+    partnership = partnerships.get(session, placement.tenant_id, placement.partnership_id)
+    left = offers.budget_left(offer)
+    pool = offer.code_mode == CodeMode.pool
+    status = rules.serving_status(
+        ServingFacts(
+            offer_state=OfferState(offer.state),
+            serving_version=placement.serving_version,
+            partnership_active=partnership.state == State.active,
+            budget_left=rules.has_budget(left),
+            fits_partnership=placements.fits(session, partnership, offer.tenant_id, content),
+            codes_ready=not pool or codes.has_available(session, offer.tenant_id, offer.id),
+        )
+    )
+    values = {name: getattr(version, name) for name in _VERSION_FIELDS}
+    values.update(
+        offering_tenant_id=offer.tenant_id,
+        status=status,
+        serving_version=version.version,
+        version_id=version.id,
+        budget_redemptions_left=left[0],
+        budget_value_left=left[1],
+        code_mode=offer.code_mode,
+        shared_code=offer.shared_code,
+        refreshed_at=utcnow(),
+    )
+    if row is None:
+        row = LiveOffer(tenant_id=key[0], partnership_id=key[1], offer_id=key[2], **values)
+    else:
+        for name, value in values.items():
+            setattr(row, name, value)
+    session.add(row)
+
+
+_VERSION_FIELDS = (
+    "kind",
+    "title",
+    "description",
+    "landing_url",
+    "currency",
+    "percent_off_bps",
+    "amount_off",
+    "friend_amount_off",
+    "minimum_order",
+    "starts_at",
+    "ends_at",
+    "public_sale_starts_at",
+    "categories",
+    "price_min",
+    "price_max",
+    "customer_type",
+    "min_lifetime_value",
+    "regions",
+)
+
+
+def rows_for_offer(session: Session, offering_tenant_id: str, offer_id: str) -> dict[str, LiveOffer]:
+    """The hosts' live rows of an offer, by partnership id (read through the owner's own placements)."""
+    found = {}
+    for placement in placements.for_offer(session, offering_tenant_id, offer_id):
+        row = session.get(LiveOffer, (placement.partner_tenant_id, placement.partnership_id, offer_id))
+        if row is not None:
+            found[placement.partnership_id] = row
+    return found
