@@ -12,7 +12,7 @@ from api.deps import SessionDep, SettingsDep
 from api.idempotency import IdempotentRoute
 from api.pagination import Page, Paging
 from api.routes.discovery import PublicProfile, public_profile
-from partners import overlap_snapshots, partnerships, profiles
+from partners import overlap_snapshots, partnerships, profiles, serving
 from partners import terms as terms_store
 from partners.db import utcnow
 from partners.partnership_rules import Action, State
@@ -208,13 +208,15 @@ def partnership_history(partnership_id: str, caller: PartnersRead, session: Sess
 @router.post("/partnerships/{partnership_id}/accept", summary="Accept the pending terms (names the version read)")
 def accept(partnership_id: str, body: AcceptIn, caller: PartnershipsWrite, session: SessionDep) -> PartnershipDetail:
     accepting = (body.terms_version, body.agreement_sha256)
-    changed = partnerships.act(session, _actor(caller), partnership_id, Action.accept, accepting=accepting)
+    changed = serving.act_on_partnership(session, _actor(caller), partnership_id, Action.accept, accepting=accepting)
     return _detail(session, changed)
 
 
 @router.post("/partnerships/{partnership_id}/counter", summary="Answer pending terms with other terms")
 def counter(partnership_id: str, body: CounterIn, caller: PartnershipsWrite, session: SessionDep) -> PartnershipDetail:
-    changed = partnerships.act(session, _actor(caller), partnership_id, Action.counter, new_terms=body.terms.domain())
+    changed = serving.act_on_partnership(
+        session, _actor(caller), partnership_id, Action.counter, new_terms=body.terms.domain()
+    )
     return _detail(session, changed)
 
 
@@ -222,7 +224,7 @@ def counter(partnership_id: str, body: CounterIn, caller: PartnershipsWrite, ses
 def propose_terms(
     partnership_id: str, body: CounterIn, caller: PartnershipsWrite, session: SessionDep
 ) -> PartnershipDetail:
-    changed = partnerships.act(
+    changed = serving.act_on_partnership(
         session, _actor(caller), partnership_id, Action.propose_terms, new_terms=body.terms.domain()
     )
     return _detail(session, changed)
@@ -261,7 +263,7 @@ def _simple(action: Action, summary: str) -> None:
         f"/partnerships/{{partnership_id}}/{action.value}", summary=summary, name=f"{action.value}_partnership"
     )
     def handler(partnership_id: str, caller: PartnershipsWrite, session: SessionDep) -> PartnershipDetail:
-        return _detail(session, partnerships.act(session, _actor(caller), partnership_id, action))
+        return _detail(session, serving.act_on_partnership(session, _actor(caller), partnership_id, action))
 
 
 _simple(Action.decline, "Decline the pending proposal or terms")
