@@ -15,7 +15,7 @@ from types import FrameType
 from sqlalchemy.exc import OperationalError
 
 from api.middleware import request_id_var
-from partners import demo, jobs
+from partners import demo, demo_story, jobs
 from partners.db import make_engine, unit_of_work, utcnow
 from partners.logs import configure
 from partners.migrate import upgrade
@@ -42,12 +42,24 @@ def cmd_demo(settings: Settings, _args: argparse.Namespace) -> None:
         sys.exit("partnerloop: demo data has known passwords; it is not seeded in production.")
     upgrade(settings.database_url)
     engine = make_engine(settings.database_url)
+    keys = demo_story.Keys(
+        hash_key=settings.identity_hash_key.get_secret_value().encode(),
+        encryption_key=settings.encryption_key.get_secret_value(),
+    )
     with unit_of_work(engine) as session:
         summary = demo.seed(session, progress=lambda line: print("  " + line))
+        story = demo_story.seed_story(
+            session, summary.tenants, keys, utcnow(), progress=lambda line: print("  " + line)
+        )
     engine.dispose()
     print(f"Demo data: {len(summary.created)} created, {len(summary.existing)} already there.")
     for line in summary.created + summary.existing:
         print("  " + line)
+    if story.created:
+        print("Try the exchange as Snoozy Paws Beds: POST /v1/exchange with customer_external_id")
+        print(
+            f"  {story.consenting[0]} (consenting: gets the offer) or {story.not_consenting[0]} (not consenting: none)"
+        )
     print("Demo logins (use them with Authorize in /docs):")
     for line in demo.credentials():
         print("  " + line)
