@@ -94,7 +94,7 @@ class Upload:
     kind: JobKind
     parse_header: Callable[[int, bytes], list[str] | RowError]
     write: BatchWriter
-    batch_size: int = BATCH_SIZE
+    batch_size: int | None = None  # BATCH_SIZE unless the kind needs smaller batches
 
 
 def get_job(session: Session, tenant_id: str, job_id: str) -> IngestJob:
@@ -127,7 +127,7 @@ async def run_upload(
                 header = parsed
                 continue
             pending.append((number, raw))
-            if len(pending) >= upload.batch_size:
+            if len(pending) >= (upload.batch_size or BATCH_SIZE):
                 pending = await flush(False)
         if fmt == UploadFormat.csv and header is None:
             raise Invalid("The CSV upload is empty; the first line must be a header.", param="body")
@@ -153,10 +153,16 @@ def _write_batch(
     attempt = Progress(progress.rows_seen, progress.rows_ok, progress.rows_failed, list(progress.errors))
     with unit_of_work(engine) as session:
         carried = upload.write(session, tenant_id, lines, header, attempt, final) if lines else []
+        # Writers find errors in several passes; within a batch, report them in file order.
+        attempt.errors[len(progress.errors) :] = sorted(attempt.errors[len(progress.errors) :], key=_line)
         _save_progress(session, tenant_id, job_id, attempt)
     progress.rows_seen, progress.rows_ok, progress.rows_failed = attempt.rows_seen, attempt.rows_ok, attempt.rows_failed
     progress.errors = attempt.errors
     return carried
+
+
+def _line(error: dict[str, Any]) -> int:
+    return int(error["line"])
 
 
 def _start(engine: Engine, tenant_id: str, kind: JobKind) -> IngestJob:
