@@ -164,31 +164,3 @@ def test_progress_is_committed_batch_by_batch(engine: Any, make_tenant: Callable
     job = anyio.run(run)
     assert job.rows_ok == 3 * ingest_jobs.BATCH_SIZE
     assert seen[0][0] == "running" and seen[-1][1] >= ingest_jobs.BATCH_SIZE
-
-
-def test_cli_upload_streams_the_file_and_prints_a_summary(
-    client: TestClient,
-    shop: tuple[Tenant, dict[str, str]],
-    tmp_path: Any,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    import httpx
-
-    from api import cli
-
-    _, headers = shop
-    path = tmp_path / "customers.ndjson"
-    path.write_bytes(ndjson([{"external_id": f"c-{i}"} for i in range(100)] + [b"{nope"]))
-
-    def post(url: str, **kwargs: Any) -> Any:
-        kwargs.pop("timeout")
-        return client.post(url.removeprefix("http://testserver"), **kwargs)
-
-    monkeypatch.setattr(httpx, "post", post)
-    token = headers["Authorization"].removeprefix("Bearer ")
-    cli.main(["upload", "customers", str(path), "--url", "http://testserver", "--token", token])
-    out = capsys.readouterr()
-    assert "100 rows kept, 1 failed" in out.out
-    assert "line 101" in out.out
-    assert "100.0%" in out.err
