@@ -12,7 +12,8 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import JSON, Table, bindparam, select
+from sqlalchemy import JSON, ColumnElement, Table, any_, literal, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
 
@@ -21,6 +22,13 @@ Row = dict[str, Any]
 
 def _postgres(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
+
+
+def one_of(session: Session, column: Any, values: Sequence[Any]) -> ColumnElement[bool]:
+    """`column IN values`; on PostgreSQL as `= ANY(array)`, one parameter instead of thousands."""
+    if _postgres(session):
+        return column == any_(literal(list(values), type_=ARRAY(column.type)))  # type: ignore[no-any-return]
+    return column.in_(list(values))  # type: ignore[no-any-return]
 
 
 def _driver(session: Session) -> Any:
@@ -106,10 +114,8 @@ def insert_new(session: Session, table: Table, rows: Sequence[Row], unique: Sequ
         return inserted
     session.execute(sqlite_insert(table).on_conflict_do_nothing(index_elements=list(unique)), list(rows))
     # Our ids are new, so those now stored are the ones this statement inserted.
-    query = select(table.c[id_column]).where(
-        table.c.tenant_id == rows[0]["tenant_id"], table.c[id_column].in_(bindparam("ids", expanding=True))
-    )
-    found = session.execute(query, {"ids": [row[id_column] for row in rows]})
+    ours = one_of(session, table.c[id_column], [row[id_column] for row in rows])
+    found = session.execute(select(table.c[id_column]).where(table.c.tenant_id == rows[0]["tenant_id"], ours))
     return {value for (value,) in found}
 
 
@@ -117,7 +123,5 @@ def fetch(session: Session, table: Table, tenant_id: str, column: str, values: S
     """The tenant's rows of `table` whose `column` is one of `values` (all columns)."""
     if not values:
         return []
-    query = select(table).where(
-        table.c.tenant_id == tenant_id, table.c[column].in_(bindparam("values", expanding=True))
-    )
-    return list(session.execute(query, {"values": list(values)}))
+    query = select(table).where(table.c.tenant_id == tenant_id, one_of(session, table.c[column], values))
+    return list(session.execute(query))

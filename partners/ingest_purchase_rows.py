@@ -16,7 +16,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 
 from partners.customers import check_external_id
 from partners.errors import DomainError
-from partners.ingest_rows import RowError, csv_cells, csv_header, domain_error, json_object, validation_error
+from partners.ingest_rows import RowError, csv_cells, csv_header, decode_line, domain_error, validation_error
 from partners.purchases import MAX_LINES, Channel, LineInput, PurchaseInput, check_purchase
 
 CSV_REQUIRED = ("external_id", "order_id", "ordered_at", "currency", "category_id", "unit_price_minor", "channel")
@@ -74,11 +74,11 @@ def _checked(line_numbers: list[int], external_id: str, purchase: PurchaseInput,
 
 def parse_ndjson_order(line: int, raw: bytes, now: datetime) -> OrderRow | RowError:
     """One NDJSON line: an order, as the single-purchase route takes it, plus the customer's external_id."""
-    values = json_object(line, raw)
-    if isinstance(values, RowError):
-        return values
+    text = decode_line(line, raw)
+    if isinstance(text, RowError):
+        return text
     try:
-        order = _OrderIn.model_validate(values)
+        order = _OrderIn.model_validate_json(text)
     except ValidationError as exc:
         return validation_error(line, exc)
     lines = tuple(LineInput(x.category_id, x.unit_price_minor, x.quantity, x.channel) for x in order.lines)

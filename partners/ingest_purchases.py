@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, select
+from sqlalchemy import Engine, select
 from sqlmodel import Session
 
 from partners import bulk, interests_batch
@@ -119,16 +119,16 @@ def _lock_customers(session: Session, tenant_id: str, external_ids: Sequence[str
         return {}
     query = (
         select(_CUSTOMERS.c.external_id, _CUSTOMERS.c.id)
-        .where(_CUSTOMERS.c.tenant_id == tenant_id, _CUSTOMERS.c.external_id.in_(bindparam("ids", expanding=True)))
+        .where(_CUSTOMERS.c.tenant_id == tenant_id, bulk.one_of(session, _CUSTOMERS.c.external_id, external_ids))
         .order_by(_CUSTOMERS.c.id)
         .with_for_update()
     )
-    return {str(row.external_id): str(row.id) for row in session.execute(query, {"ids": external_ids})}
+    return {str(row.external_id): str(row.id) for row in session.execute(query)}
 
 
 def _contents(order: OrderRow, customer_id: str) -> _Contents:
     p = order.purchase
-    lines = tuple((x.category_id, x.unit_price_minor, x.quantity, str(x.channel)) for x in p.lines)
+    lines = tuple((x.category_id, x.unit_price_minor, x.quantity, x.channel.value) for x in p.lines)
     return (customer_id, p.ordered_at, p.currency, lines)
 
 
@@ -177,7 +177,7 @@ def _insert(session: Session, tenant_id: str, entries: Sequence[_Entry]) -> set[
             "category_id": x.category_id,
             "unit_price_minor": x.unit_price_minor,
             "quantity": x.quantity,
-            "channel": str(x.channel),
+            "channel": x.channel.value,
         }
         for purchase_id in inserted
         for number, x in enumerate(by_id[purchase_id].order.purchase.lines, start=1)
@@ -188,5 +188,5 @@ def _insert(session: Session, tenant_id: str, entries: Sequence[_Entry]) -> set[
 
 def _facts(order: OrderRow) -> OrderFacts:
     p = order.purchase
-    lines = tuple(LineFacts(x.category_id, x.unit_price_minor, x.quantity, str(x.channel)) for x in p.lines)
+    lines = tuple(LineFacts(x.category_id, x.unit_price_minor, x.quantity, x.channel.value) for x in p.lines)
     return OrderFacts(p.ordered_at, p.currency, lines)

@@ -48,15 +48,20 @@ def record_orders(session: Session, tenant_id: str, orders: Mapping[str, Sequenc
         return
     states = load_states(session, tenant_id, list(orders))
     now = utcnow()
-    profiles: list[dict[str, Any]] = []
-    interests: list[dict[str, Any]] = []
+    # First profiles are plain inserts (no stored row can conflict: we hold the customers' locks
+    # and saw none); only customers with a profile already need the slower upsert.
+    profiles: dict[bool, list[dict[str, Any]]] = {True: [], False: []}
+    interests: dict[bool, list[dict[str, Any]]] = {True: [], False: []}
     for customer_id, new_orders in orders.items():
         state = states.get(customer_id)
+        first = state is None
         for order in new_orders:
             state = apply_order(state, order)
         assert state is not None  # every customer here has at least one new order
         profile, rows = stored_values(tenant_id, customer_id, state, now)
-        profiles.append(profile)
-        interests.extend(rows)
-    bulk.upsert(session, _PROFILES, profiles, ["tenant_id", "customer_id"])
-    bulk.upsert(session, _INTERESTS, interests, ["tenant_id", "customer_id", "category_id"])
+        profiles[first].append(profile)
+        interests[first].extend(rows)
+    bulk.insert(session, _PROFILES, profiles[True])
+    bulk.insert(session, _INTERESTS, interests[True])
+    bulk.upsert(session, _PROFILES, profiles[False], ["tenant_id", "customer_id"])
+    bulk.upsert(session, _INTERESTS, interests[False], ["tenant_id", "customer_id", "category_id"])
