@@ -9,7 +9,7 @@ first `MAX_ERRORS`) are kept on the job with their line numbers.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Callable
+from collections.abc import AsyncIterable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -17,9 +17,9 @@ from typing import Any
 
 import anyio.to_thread
 from sqlalchemy import JSON, Engine
-from sqlmodel import Field, Session, SQLModel
+from sqlmodel import Field, Session, SQLModel, col
 
-from partners.db import UTCDateTime, get_owned, unit_of_work, utcnow
+from partners.db import UTCDateTime, get_owned, keyset_page, owned, unit_of_work, utcnow
 from partners.errors import Invalid
 from partners.ids import new_id
 from partners.ingest_rows import RowError, numbered_lines
@@ -100,6 +100,16 @@ class Upload:
 def get_job(session: Session, tenant_id: str, job_id: str) -> IngestJob:
     """The tenant's upload job; NotFound for another tenant's as for a missing one."""
     return get_owned(session, IngestJob, tenant_id, job_id)
+
+
+def list_jobs(
+    session: Session, tenant_id: str, kinds: Sequence[JobKind], after: str | None, limit: int, status: str | None
+) -> tuple[Sequence[IngestJob], bool]:
+    """The tenant's upload jobs of these kinds, oldest first, optionally in one status."""
+    query = owned(IngestJob, tenant_id).where(col(IngestJob.kind).in_([str(kind) for kind in kinds]))
+    if status is not None:
+        query = query.where(col(IngestJob.status) == status)
+    return keyset_page(session, query, IngestJob, after, limit)
 
 
 async def run_upload(

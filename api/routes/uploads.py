@@ -9,15 +9,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Header, Query, Request
 from pydantic import BaseModel
 
 from api.auth.principal import Authenticated, ConsentsWrite, CustomersWrite
 from api.deps import EngineDep, SessionDep, SettingsDep
 from api.idempotency import IdempotentRoute
+from api.pagination import Page, Paging
 from partners import ingest_consents, ingest_customers, ingest_jobs, ingest_purchases, partnerships
 from partners.errors import Forbidden, Invalid
-from partners.ingest_jobs import JobKind, UploadFormat
+from partners.ingest_jobs import JobKind, JobStatus, UploadFormat
 from partners.scopes import Scope
 
 router = APIRouter(prefix="/v1/uploads", tags=["uploads"], route_class=IdempotentRoute)
@@ -137,6 +138,20 @@ async def upload_consent_events(
         engine, caller.tenant_id, request.stream(), fmt, is_active_partner=partnerships.is_active_partner
     )
     return job_out(job)
+
+
+@router.get("", summary="The tenant's uploads, oldest first: find a running one while it streams")
+def list_uploads(
+    caller: Authenticated,
+    session: SessionDep,
+    paging: Paging,
+    status: Annotated[JobStatus | None, Query(description="Only jobs in this status, such as running")] = None,
+) -> Page[UploadJobOut]:
+    kinds = [kind for kind, scope in _READ_SCOPE.items() if str(scope) in caller.scopes]
+    if not kinds:
+        raise Forbidden("Listing uploads needs the scope customers:write or consents:write.", param="scope")
+    rows, more = ingest_jobs.list_jobs(session, caller.tenant_id, kinds, paging.after, paging.limit, status)
+    return paging.page([job_out(job) for job in rows], more, rows[-1].id if rows else None)
 
 
 @router.get("/{job_id}", summary="An upload's status, progress and first errors by line")

@@ -184,3 +184,26 @@ def test_jobs_are_read_by_their_tenant_under_the_scope_they_were_sent_with(
     assert shop.client.get(path, headers=elsewhere).status_code == 404
     refused = shop.client.post("/v1/uploads/consent-events", content=b"", headers={**customers_only, **NDJSON})
     assert refused.status_code == 403
+
+
+def test_the_list_of_uploads_shows_the_jobs_a_token_may_read(
+    shop: Shop, make_tenant: Callable[..., Tenant], token_for: Callable[..., str]
+) -> None:
+    consents_job = shop.upload(ndjson([shop.grant("g-1")]))
+    both = bearer(token_for(["consents:write", "customers:write"], tenant=shop.tenant))
+    people = shop.client.post(
+        "/v1/uploads/customers", content=ndjson([{"external_id": "c-9"}]), headers={**both, **NDJSON}
+    ).json()
+    listed = shop.client.get("/v1/uploads", headers=both).json()
+    assert [job["id"] for job in listed["data"]] == [consents_job["id"], people["id"]]
+    assert [j["kind"] for j in shop.client.get("/v1/uploads", headers=shop.headers).json()["data"]] == [
+        "consent_events"
+    ]
+    assert shop.client.get("/v1/uploads?status=running", headers=both).json()["data"] == []
+    assert len(shop.client.get("/v1/uploads?status=done", headers=both).json()["data"]) == 2
+    elsewhere = bearer(token_for(["consents:write", "customers:write"], tenant=make_tenant()))
+    assert shop.client.get("/v1/uploads", headers=elsewhere).json()["data"] == []
+    assert (
+        shop.client.get("/v1/uploads", headers=bearer(token_for(["offers:read"], tenant=shop.tenant))).status_code
+        == 403
+    )
