@@ -8,12 +8,12 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Iterator, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 from types import FrameType
 
 from sqlalchemy.exc import OperationalError
 
+from api import cli_upload
 from api.middleware import request_id_var
 from partners import demo, demo_story, jobs
 from partners.db import make_engine, unit_of_work, utcnow
@@ -120,42 +120,8 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> None:
     print("Worker stopped.")
 
 
-def _file_chunks(path: Path, total: int, chunk_size: int = 1 << 20) -> Iterator[bytes]:
-    """The file in chunks, drawing a progress bar (bytes sent of total) on stderr."""
-    sent = 0
-    with path.open("rb") as file:
-        while chunk := file.read(chunk_size):
-            sent += len(chunk)
-            share = sent / total if total else 1.0
-            bar = "#" * int(share * 30)
-            sys.stderr.write(f"\r[{bar:<30}] {share:6.1%} {sent / 1e6:,.1f}/{total / 1e6:,.1f} MB")
-            sys.stderr.flush()
-            yield chunk
-    sys.stderr.write("\n")
-
-
 def cmd_upload(_settings: Settings | None, args: argparse.Namespace) -> None:
-    import httpx
-
-    path = Path(args.file)
-    if not path.is_file():
-        sys.exit(f"partnerloop: no file {path}")
-    content_type = "text/csv" if path.suffix.lower() == ".csv" else "application/x-ndjson"
-    response = httpx.post(
-        args.url.rstrip("/") + f"/v1/uploads/{args.kind}",
-        content=_file_chunks(path, path.stat().st_size),
-        headers={"Authorization": f"Bearer {args.token}", "Content-Type": content_type},
-        timeout=httpx.Timeout(30.0, read=None),
-    )
-    if response.status_code >= 400:
-        sys.exit(f"partnerloop: upload refused ({response.status_code}): {response.text}")
-    job = response.json()
-    print(f"Upload {job['id']}: {job['status']}, {job['rows_ok']} rows kept, {job['rows_failed']} failed.")
-    for error in job["errors"][: args.show_errors]:
-        field = f" [{error['field']}]" if error["field"] else ""
-        print(f"  line {error['line']}{field}: {error['message']}")
-    if job["rows_failed"] > args.show_errors:
-        print(f"  ... all errors kept (up to 1000): GET /v1/uploads/{job['id']}")
+    cli_upload.cmd_upload(args)
 
 
 def _redacted(url: str) -> str:
@@ -180,8 +146,12 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--once", action="store_true", help="run each due job once, then exit")
     worker.add_argument("--poll-seconds", type=float, default=1.0)
     worker.set_defaults(handler=cmd_worker)
-    upload = sub.add_parser("upload", help="upload a file of records (NDJSON, or CSV by its .csv suffix)")
-    upload.add_argument("kind", choices=["customers"])
+    upload = sub.add_parser(
+        "upload",
+        help="upload a file of records (NDJSON, or CSV by its .csv suffix) with a progress bar",
+        description="Exit status: 0 when every row was kept, 2 when some rows were refused (listed), 1 on failure.",
+    )
+    upload.add_argument("kind", choices=cli_upload.KINDS)
     upload.add_argument("file")
     upload.add_argument("--url", default=os.environ.get("PARTNERLOOP_URL", "http://127.0.0.1:8000"))
     upload.add_argument(

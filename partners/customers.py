@@ -7,7 +7,6 @@ encrypted. Erased customers leave a keyed-hash suppression entry behind (see
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import re
 from dataclasses import dataclass
@@ -100,7 +99,7 @@ def check_time(at: datetime, now: datetime, param: str) -> datetime:
 def suppression_hash(key: bytes, tenant_id: str, kind: SuppressionKind, value: str) -> str:
     """A keyed hash of an erased customer's identifier, bound to the tenant and the kind."""
     message = _SUPPRESSION_CONTEXT + f"{tenant_id}\x00{kind.value}\x00{value}".encode()
-    return hmac.new(key, message, hashlib.sha256).hexdigest()
+    return hmac.digest(key, message, "sha256").hex()
 
 
 def is_suppressed(session: Session, tenant_id: str, key: bytes, kind: SuppressionKind, value: str) -> bool:

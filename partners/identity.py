@@ -70,7 +70,7 @@ def keyed_email_hash(key: bytes, normalized: str) -> str:
     if normalize_email(normalized) != normalized:
         # Hashing an unnormalized address would silently never match; fail loudly instead.
         raise ValueError("keyed_email_hash needs an address from normalize_email()")
-    return _b64url(hmac.new(key, _EMAIL_CONTEXT + normalized.encode("utf-8"), hashlib.sha256).digest())
+    return _b64url(hmac.digest(key, _EMAIL_CONTEXT + normalized.encode("utf-8"), "sha256"))
 
 
 def partnership_hash(key: bytes, partnership_id: str, stored_hash: str) -> str:

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from pydantic import ValidationError
 
 from partners.customers import check_external_id
 from partners.errors import DomainError
@@ -54,7 +56,8 @@ async def numbered_lines(chunks: AsyncIterable[bytes]) -> AsyncIterator[tuple[in
         yield number + 1, tail.rstrip(b"\r")
 
 
-def _text(line: int, raw: bytes) -> str | RowError:
+def decode_line(line: int, raw: bytes) -> str | RowError:
+    """The line as text, or an error if it is too long or not UTF-8."""
     if len(raw) > MAX_LINE_BYTES:
         return RowError(line, None, f"Line is longer than {MAX_LINE_BYTES} bytes.")
     try:
@@ -92,7 +95,24 @@ def _customer(line: int, values: dict[str, Any]) -> CustomerRow | RowError:
 
 def parse_ndjson_customer(line: int, raw: bytes) -> CustomerRow | RowError:
     """One NDJSON line: an object with external_id, optional email and store_email."""
-    text = _text(line, raw)
+    values = json_object(line, raw)
+    return values if isinstance(values, RowError) else _customer(line, values)
+
+
+def parse_csv_header(line: int, raw: bytes) -> list[str] | RowError:
+    """The header line of a customers CSV upload: column names, external_id among them."""
+    return csv_header(line, raw, CUSTOMER_FIELDS[:1], CUSTOMER_FIELDS[1:])
+
+
+def parse_csv_customer(line: int, raw: bytes, header: list[str]) -> CustomerRow | RowError:
+    """One line of a customers CSV upload, read against the header."""
+    cells = csv_cells(line, raw, header)
+    return cells if isinstance(cells, RowError) else _customer(line, dict(cells))
+
+
+def json_object(line: int, raw: bytes) -> dict[str, Any] | RowError:
+    """One NDJSON line as a JSON object."""
+    text = decode_line(line, raw)
     if isinstance(text, RowError):
         return text
     try:
@@ -101,26 +121,30 @@ def parse_ndjson_customer(line: int, raw: bytes) -> CustomerRow | RowError:
         return RowError(line, None, f"Not valid JSON: {exc}.")
     if not isinstance(values, dict):
         return RowError(line, None, "Each line must be a JSON object.")
-    return _customer(line, values)
+    return values
 
 
-def parse_csv_header(line: int, raw: bytes) -> list[str] | RowError:
-    """The header line of a CSV upload: column names, external_id among them."""
-    text = _text(line, raw)
+def csv_header(line: int, raw: bytes, required: Sequence[str], optional: Sequence[str] = ()) -> list[str] | RowError:
+    """A CSV header naming every required column, and no column but the required and optional ones."""
+    text = decode_line(line, raw)
     if isinstance(text, RowError):
         return text
     columns = [name.strip() for name in next(csv.reader([text]), [])]
-    if "external_id" not in columns:
-        return RowError(line, "external_id", "The first line must be a header naming an external_id column.")
-    unknown = [name for name in columns if name not in CUSTOMER_FIELDS]
+    missing = [name for name in required if name not in columns]
+    if missing:
+        return RowError(line, missing[0], f"The first line must be a header naming the columns {', '.join(required)}.")
+    known = (*required, *optional)
+    unknown = [name for name in columns if name not in known]
     if unknown:
-        return RowError(line, unknown[0], f"Unknown column '{unknown[0]}'; expected {', '.join(CUSTOMER_FIELDS)}.")
+        return RowError(line, unknown[0], f"Unknown column '{unknown[0]}'; expected {', '.join(known)}.")
+    if len(set(columns)) != len(columns):
+        return RowError(line, None, "A column is named twice in the header.")
     return columns
 
 
-def parse_csv_customer(line: int, raw: bytes, header: list[str]) -> CustomerRow | RowError:
-    """One CSV line (no newlines inside quoted values), read against the header."""
-    text = _text(line, raw)
+def csv_cells(line: int, raw: bytes, header: Sequence[str]) -> dict[str, str] | RowError:
+    """One CSV line (no newlines inside quoted values) by column name; empty cells left out."""
+    text = decode_line(line, raw)
     if isinstance(text, RowError):
         return text
     try:
@@ -129,4 +153,18 @@ def parse_csv_customer(line: int, raw: bytes, header: list[str]) -> CustomerRow 
         return RowError(line, None, f"Not valid CSV: {exc}.")
     if len(cells) != len(header):
         return RowError(line, None, f"Expected {len(header)} columns, found {len(cells)}.")
-    return _customer(line, dict(zip(header, cells, strict=True)))
+    return {name: cell for name, cell in zip(header, cells, strict=True) if cell != ""}
+
+
+def validation_error(line: int, exc: ValidationError, rename: Mapping[str, str] | None = None) -> RowError:
+    """The first problem pydantic found in a row, naming its field (dotted path)."""
+    first = exc.errors(include_url=False)[0]
+    path = ".".join(str(part) for part in first["loc"]) or None
+    if path is not None and rename:
+        path = rename.get(path, path)
+    return RowError(line, path, f"{path}: {first['msg']}." if path else f"{first['msg']}.")
+
+
+def domain_error(line: int, exc: DomainError) -> RowError:
+    """A domain rule's refusal of a row."""
+    return RowError(line, exc.param, exc.detail)

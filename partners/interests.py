@@ -14,6 +14,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import JSON, BigInteger, ForeignKeyConstraint
 from sqlmodel import Field, Session, SQLModel, col
@@ -267,11 +268,8 @@ def _interest_rows(session: Session, tenant_id: str, customer_id: str) -> Sequen
     return session.exec(query.order_by(col(CustomerInterest.category_id))).all()
 
 
-def load_profile(session: Session, tenant_id: str, customer_id: str) -> ProfileState | None:
-    """The stored profile of a customer, or None before its first order."""
-    profile = session.get(CustomerProfile, (tenant_id, customer_id))
-    if profile is None:
-        return None
+def state_from_rows(profile: Any, interest_rows: Iterable[Any]) -> ProfileState:
+    """A profile state from its stored rows (ORM objects or Core rows alike)."""
     interests = {
         row.category_id: InterestState(
             row.weight,
@@ -279,7 +277,7 @@ def load_profile(session: Session, tenant_id: str, customer_id: str) -> ProfileS
             row.last_order_at,
             {code: PriceStats(int(s[0]), s[1], s[2], int(s[3]), int(s[4])) for code, s in row.prices.items()},
         )
-        for row in _interest_rows(session, tenant_id, customer_id)
+        for row in interest_rows
     }
     return ProfileState(
         decay_ref=profile.decay_ref,
@@ -292,49 +290,66 @@ def load_profile(session: Session, tenant_id: str, customer_id: str) -> ProfileS
     )
 
 
+def stored_values(
+    tenant_id: str, customer_id: str, state: ProfileState, now: datetime
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The column values of a state's profile row and of its interest rows."""
+    profile = {
+        "tenant_id": tenant_id,
+        "customer_id": customer_id,
+        "decay_ref": state.decay_ref,
+        "order_count": state.order_count,
+        "first_order_at": state.first_order_at,
+        "last_order_at": state.last_order_at,
+        "currency": state.currency,
+        "spend": {code: [s.orders, s.minor] for code, s in state.spend.items()},
+        "format_weights": dict(state.format_weights),
+        "preferred_format": state.preferred_format,
+        "updated_at": now,
+    }
+    affinities = state.affinities()
+    rows = []
+    for category, interest in state.interests.items():
+        band = state.price_band(category)
+        rows.append(
+            {
+                "tenant_id": tenant_id,
+                "customer_id": customer_id,
+                "category_id": category,
+                "weight": interest.weight,
+                "affinity": affinities[category],
+                "order_count": interest.order_count,
+                "last_order_at": interest.last_order_at,
+                "prices": {c: [p.count, p.log_sum, p.log_sq_sum, p.low, p.high] for c, p in interest.prices.items()},
+                "price_currency": state.currency if band else None,
+                "price_low_minor": band[0] if band else None,
+                "price_high_minor": band[1] if band else None,
+            }
+        )
+    return profile, rows
+
+
+def load_profile(session: Session, tenant_id: str, customer_id: str) -> ProfileState | None:
+    """The stored profile of a customer, or None before its first order."""
+    profile = session.get(CustomerProfile, (tenant_id, customer_id))
+    if profile is None:
+        return None
+    return state_from_rows(profile, _interest_rows(session, tenant_id, customer_id))
+
+
 def record_order(session: Session, tenant_id: str, customer_id: str, order: OrderFacts) -> ProfileState:
     """Fold one new order into the stored profile (the caller holds the customer's row lock)."""
     state = apply_order(load_profile(session, tenant_id, customer_id), order)
-    profile = session.get(CustomerProfile, (tenant_id, customer_id)) or CustomerProfile(
-        tenant_id=tenant_id,
-        customer_id=customer_id,
-        decay_ref=state.decay_ref,
-        order_count=0,
-        first_order_at=state.first_order_at,
-        last_order_at=state.last_order_at,
-        currency=state.currency,
-        preferred_format=state.preferred_format,
-    )
-    profile.decay_ref = state.decay_ref
-    profile.order_count = state.order_count
-    profile.first_order_at = state.first_order_at
-    profile.last_order_at = state.last_order_at
-    profile.currency = state.currency
-    profile.spend = {code: [s.orders, s.minor] for code, s in state.spend.items()}
-    profile.format_weights = dict(state.format_weights)
-    profile.preferred_format = state.preferred_format
-    profile.updated_at = utcnow()
+    profile_values, interest_values = stored_values(tenant_id, customer_id, state, utcnow())
+    profile = session.get(CustomerProfile, (tenant_id, customer_id)) or CustomerProfile(**profile_values)
+    for name, value in profile_values.items():
+        setattr(profile, name, value)
     session.add(profile)
     existing = {row.category_id: row for row in _interest_rows(session, tenant_id, customer_id)}
-    affinities = state.affinities()
-    for category, interest in state.interests.items():
-        row = existing.get(category) or CustomerInterest(
-            tenant_id=tenant_id,
-            customer_id=customer_id,
-            category_id=category,
-            weight=0.0,
-            affinity=0.0,
-            order_count=0,
-            last_order_at=interest.last_order_at,
-        )
-        row.weight = interest.weight
-        row.affinity = affinities[category]
-        row.order_count = interest.order_count
-        row.last_order_at = interest.last_order_at
-        row.prices = {code: [p.count, p.log_sum, p.log_sq_sum, p.low, p.high] for code, p in interest.prices.items()}
-        band = state.price_band(category)
-        row.price_currency = state.currency if band else None
-        row.price_low_minor, row.price_high_minor = band if band else (None, None)
+    for values in interest_values:
+        row = existing.get(values["category_id"]) or CustomerInterest(**values)
+        for name, value in values.items():
+            setattr(row, name, value)
         session.add(row)
     session.flush()
     return state

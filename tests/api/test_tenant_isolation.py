@@ -33,7 +33,7 @@ from api.app import create_app
 from api.auth.principal import ClientsWrite
 from api.deps import SessionDep
 from partners import clients as clients_domain
-from partners import ingest
+from partners import ingest_customers, ingest_jobs
 from partners import scopes as scope_names
 from partners.retailers import Tenant, create_tenant
 from partners.scopes import Role
@@ -167,9 +167,14 @@ def _upload(world: World) -> str:
     async def lines() -> AsyncIterator[bytes]:
         yield json.dumps({"external_id": marker}).encode() + b"\n"
 
-    keys = ingest.Keys(hash_key=b"k" * 32, encryption_key="")
+    keys = ingest_customers.Keys(hash_key=b"k" * 32, encryption_key="")
     job = anyio.run(
-        ingest.ingest_customers, world.fixture("engine"), world.tenant.id, lines(), ingest.UploadFormat.ndjson, keys
+        ingest_customers.ingest_customers,
+        world.fixture("engine"),
+        world.tenant.id,
+        lines(),
+        ingest_jobs.UploadFormat.ndjson,
+        keys,
     )
     world.remember(job.id)
     return str(job.id)

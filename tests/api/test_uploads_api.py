@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, col, func, select
 
-from partners import ingest
+from partners import ingest_customers, ingest_jobs
 from partners.customers import Customer
 from partners.identity import keyed_email_hash, normalize_email
 from partners.privacy import erase_customer
@@ -143,48 +143,24 @@ def test_unknown_content_type_and_empty_csv(client: TestClient, shop: tuple[Tena
 
 def test_progress_is_committed_batch_by_batch(engine: Any, make_tenant: Callable[..., Tenant]) -> None:
     tenant = make_tenant()
-    keys = ingest.Keys(b"k" * 32, "")
+    keys = ingest_customers.Keys(b"k" * 32, "")
     seen: list[tuple[str, int]] = []
 
     async def chunks() -> Any:
         for batch in range(3):
             if batch:
                 with Session(engine) as other:
-                    job = other.exec(select(ingest.IngestJob).where(col(ingest.IngestJob.tenant_id) == tenant.id)).one()
+                    job = other.exec(
+                        select(ingest_jobs.IngestJob).where(col(ingest_jobs.IngestJob.tenant_id) == tenant.id)
+                    ).one()
                     seen.append((job.status, job.rows_ok))
-            yield ndjson([{"external_id": f"c-{batch}-{i}"} for i in range(ingest.BATCH_SIZE)])
+            yield ndjson([{"external_id": f"c-{batch}-{i}"} for i in range(ingest_jobs.BATCH_SIZE)])
 
-    async def run() -> ingest.IngestJob:
-        return await ingest.ingest_customers(engine, tenant.id, chunks(), ingest.UploadFormat.ndjson, keys)
+    async def run() -> ingest_jobs.IngestJob:
+        return await ingest_customers.ingest_customers(
+            engine, tenant.id, chunks(), ingest_jobs.UploadFormat.ndjson, keys
+        )
 
     job = anyio.run(run)
-    assert job.rows_ok == 3 * ingest.BATCH_SIZE
-    assert seen[0][0] == "running" and seen[-1][1] >= ingest.BATCH_SIZE
-
-
-def test_cli_upload_streams_the_file_and_prints_a_summary(
-    client: TestClient,
-    shop: tuple[Tenant, dict[str, str]],
-    tmp_path: Any,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    import httpx
-
-    from api import cli
-
-    _, headers = shop
-    path = tmp_path / "customers.ndjson"
-    path.write_bytes(ndjson([{"external_id": f"c-{i}"} for i in range(100)] + [b"{nope"]))
-
-    def post(url: str, **kwargs: Any) -> Any:
-        kwargs.pop("timeout")
-        return client.post(url.removeprefix("http://testserver"), **kwargs)
-
-    monkeypatch.setattr(httpx, "post", post)
-    token = headers["Authorization"].removeprefix("Bearer ")
-    cli.main(["upload", "customers", str(path), "--url", "http://testserver", "--token", token])
-    out = capsys.readouterr()
-    assert "100 rows kept, 1 failed" in out.out
-    assert "line 101" in out.out
-    assert "100.0%" in out.err
+    assert job.rows_ok == 3 * ingest_jobs.BATCH_SIZE
+    assert seen[0][0] == "running" and seen[-1][1] >= ingest_jobs.BATCH_SIZE
