@@ -18,6 +18,7 @@ from api.routes import (
     privacy,
     profile,
     redemptions,
+    reports,
     staff,
     tenants,
     uploads,
@@ -42,6 +43,7 @@ ROUTERS: list[APIRouter] = [
     partner_offers.router,
     exchange.router,
     redemptions.router,
+    reports.router,
     webhooks.router,
     uploads.router,
 ]
