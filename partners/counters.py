@@ -17,7 +17,7 @@ two transactions never wait on each other's rows in opposite orders (no deadlock
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import BigInteger, ForeignKeyConstraint, Table, select
@@ -58,9 +58,10 @@ def month_of(at: datetime) -> str:
     return f"{at.year:04d}-{at.month:02d}"
 
 
-def _add(
-    session: Session, table: Table, keys: tuple[str, ...], rows: Mapping[tuple[str, ...], Mapping[str, int]]
-) -> None:
+_Rows = dict[tuple[str, ...], dict[str, int]]
+
+
+def _add(session: Session, table: Table, keys: tuple[str, ...], rows: _Rows) -> None:
     """Add each row's amounts to its counters, creating missing rows; one statement, in key order."""
     if not rows:
         return
@@ -81,10 +82,10 @@ def count_impressions(
     shown = list(shown)
     per_offer = Counter((offering, offer) for _, offering, offer in shown)
     per_partnership = Counter(partnership for partnership, _, _ in shown)
-    offer_rows = {key: {"impressions": n, "redemptions": 0} for key, n in per_offer.items()}
+    offer_rows: _Rows = {key: {"impressions": n, "redemptions": 0} for key, n in per_offer.items()}
     _add(session, OfferCounter.__table__, ("tenant_id", "offer_id"), offer_rows)  # type: ignore[attr-defined]
     month = month_of(at)
-    partnership_rows = {
+    partnership_rows: _Rows = {
         (host_tenant_id, partnership, period): {"given": n}
         for partnership, n in per_partnership.items()
         for period in (month, ALL_TIME)
@@ -95,7 +96,7 @@ def count_impressions(
 
 def count_redemption(session: Session, offering_tenant_id: str, offer_id: str, delta: int) -> None:
     """A redemption (+1) or its reversal (-1) of the offer."""
-    rows = {(offering_tenant_id, offer_id): {"impressions": 0, "redemptions": delta}}
+    rows: _Rows = {(offering_tenant_id, offer_id): {"impressions": 0, "redemptions": delta}}
     _add(session, OfferCounter.__table__, ("tenant_id", "offer_id"), rows)  # type: ignore[attr-defined]
 
 
