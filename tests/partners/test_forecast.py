@@ -7,8 +7,8 @@ import pytest
 from sqlmodel import Session
 
 from partners import forecast, impressions, interests, offers, partnerships
-from partners.customers import get_customer
 from partners.consent_rules import Action
+from partners.customers import get_customer
 from partners.db import utcnow
 from partners.ids import new_id
 from partners.offer_rules import CustomerType, Targeting
