@@ -12,7 +12,7 @@ from api.deps import SessionDep, SettingsDep
 from api.idempotency import IdempotentRoute
 from api.pagination import Page, Paging
 from api.routes.discovery import PublicProfile, public_profile
-from partners import overlap_snapshots, partnerships, profiles
+from partners import overlap_snapshots, partnerships, profiles, serving
 from partners import terms as terms_store
 from partners.db import utcnow
 from partners.partnership_rules import Action, State
@@ -208,7 +208,7 @@ def partnership_history(partnership_id: str, caller: PartnersRead, session: Sess
 @router.post("/partnerships/{partnership_id}/accept", summary="Accept the pending terms (names the version read)")
 def accept(partnership_id: str, body: AcceptIn, caller: PartnershipsWrite, session: SessionDep) -> PartnershipDetail:
     accepting = (body.terms_version, body.agreement_sha256)
-    changed = partnerships.act(session, _actor(caller), partnership_id, Action.accept, accepting=accepting)
+    changed = serving.act_on_partnership(session, _actor(caller), partnership_id, Action.accept, accepting=accepting)
     return _detail(session, changed)
 
 

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.auth.principal import ProfileRead, ProfileWrite
 from api.deps import SessionDep
 from api.idempotency import IdempotentRoute
-from partners import profiles
+from partners import profiles, serving
 from partners.taxonomy import Category, load_taxonomy
 
 router = APIRouter(prefix="/v1", tags=["profile"], route_class=IdempotentRoute)
@@ -79,7 +79,7 @@ def get_profile(caller: ProfileRead, session: SessionDep) -> ProfileOut:
 @router.put("/profile", summary="Describe the retailer: categories, regions, currencies, brand safety")
 def put_profile(body: ProfileIn, caller: ProfileWrite, session: SessionDep) -> ProfileOut:
     data = profiles.ProfileInput(**body.model_dump())
-    return profile_out(profiles.save_profile(session, caller.tenant_id, data))
+    return profile_out(serving.save_profile(session, caller.tenant_id, data))
 
 
 @router.get("/taxonomy", summary="Top-level categories of the shared taxonomy")
