@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, ForeignKeyConstraint, Index, UniqueConstraint, and_, exists, func, or_
+from sqlalchemy import ColumnElement, ForeignKeyConstraint, Index, Select, UniqueConstraint, and_, exists, func, or_
+from sqlalchemy import select as sa_select
 from sqlalchemy.orm import aliased
 from sqlmodel import Field, Session, SQLModel, col, select
 
@@ -185,6 +186,16 @@ def count_consenting(
         col(ConsentState.tenant_id) == tenant_id, _consenting(ConsentState, purpose, partner_id)
     )
     return int(session.exec(query).one())
+
+
+def consenting_customer_ids(tenant_id: str, purpose: Purpose, partner_id: str) -> Select[str]:
+    """A query of the tenant's customer ids that consent now to `purpose` for this partner.
+
+    "All partners" consents count, so the caller checks that the partner is active.
+    """
+    return sa_select(col(ConsentState.customer_id)).where(
+        col(ConsentState.tenant_id) == tenant_id, _consenting(ConsentState, purpose, partner_id)
+    )
 
 
 def consenting_email_hashes(session: Session, tenant_id: str, purpose: Purpose, partner_id: str) -> list[str]:

@@ -182,6 +182,10 @@ def _candidates(
                 categories=tuple(offer.categories),
                 price_min=offer.price_min,
                 price_max=offer.price_max,
+                impressions=offer.offer_impressions,
+                redemptions=offer.offer_redemptions,
+                given=offer.given,
+                received=offer.received,
                 reciprocity_target=caps[offer.partnership_id].reciprocity_target,
             )
         )

@@ -6,13 +6,14 @@ id, the offer, the code and the host), so no customer identity crosses tenants.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import JSON, Index, func, insert, select
 from sqlmodel import Field, Session, SQLModel, col
 
+from partners import counters
 from partners.db import UTCDateTime
 
 
@@ -34,7 +35,11 @@ class Impression(SQLModel, table=True):
     """An offer shown to one of the host's customers (the host's side)."""
 
     __tablename__ = "impressions"
-    __table_args__ = (Index("ix_impressions_customer_time", "tenant_id", "customer_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_impressions_customer_time", "tenant_id", "customer_id", "created_at"),
+        # Reports: one partnership's impressions over a date range (and its unique customers).
+        Index("ix_impressions_partnership_time", "tenant_id", "partnership_id", "created_at"),
+    )
 
     tenant_id: str = Field(primary_key=True, max_length=40, foreign_key="tenants.id", ondelete="CASCADE")
     id: str = Field(primary_key=True, max_length=40)
@@ -114,7 +119,8 @@ def record(
     decisions: dict[str, int],
     now: datetime,
 ) -> None:
-    """Store the answer and its impressions on both sides, in the caller's transaction (Core inserts)."""
+    """Store the answer and its impressions on both sides, in the caller's transaction (Core inserts),
+    and count them for ranking (`partners.counters`)."""
     session.execute(
         insert(ExchangeAnswer.__table__),  # type: ignore[attr-defined]
         [
@@ -165,6 +171,10 @@ def record(
             for c, s in zip(common, shown, strict=True)
         ],
     )
+    # Last, so the counter rows (shared with concurrent answers) stay locked only until commit.
+    counters.count_impressions(
+        session, host_tenant_id, [(s.partnership_id, s.offering_tenant_id, s.offer_id) for s in shown], now
+    )
 
 
 def for_customer(session: Session, host_tenant_id: str, customer_id: str) -> Sequence[Impression]:
@@ -175,14 +185,3 @@ def for_customer(session: Session, host_tenant_id: str, customer_id: str) -> Seq
         .order_by(col(Impression.created_at))
     )
     return session.exec(query).all()  # type: ignore[call-overload,no-any-return]
-
-
-def counts_by_offer(session: Session, offering_tenant_id: str, offer_ids: Iterable[str]) -> dict[str, int]:
-    """Impressions received per offer (the ranking's conversion denominator)."""
-    table = ReceivedImpression.__table__  # type: ignore[attr-defined]
-    rows = session.execute(
-        select(table.c.offer_id, func.count())
-        .where(table.c.tenant_id == offering_tenant_id, table.c.offer_id.in_(list(offer_ids)))
-        .group_by(table.c.offer_id)
-    ).all()
-    return {str(offer_id): int(count) for offer_id, count in rows}

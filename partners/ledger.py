@@ -3,23 +3,25 @@
 Each redemption (and each reversal) writes one entry on each side in the redemption's transaction,
 naming the redemption; amounts are signed (a reversal is negative) and `direction` says which way
 the money goes from that side's point of view. `monthly` nets them per month and currency, beside
-the impressions each side gave and received and the reciprocity balance.
+the impressions each side gave and received and the reciprocity balance (from `partners.counters`:
+what I gave is my counter row of the partnership, what I received is my partner's).
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import BigInteger, Index, func, select
 from sqlmodel import Field, Session, SQLModel, col
 
-from partners.db import UTCDateTime
+from partners import counters, partnerships
+from partners.db import UTCDateTime, keyset_page, owned
+from partners.errors import Invalid
 from partners.ids import new_id
-from partners.impressions import Impression, ReceivedImpression
 
 if TYPE_CHECKING:
     from partners.redemptions import Redemption
@@ -28,6 +30,7 @@ COMMISSION = "commission"
 REVERSAL = "reversal"
 OWED_TO_ME = "owed_to_me"
 OWED_BY_ME = "owed_by_me"
+_MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
 
 class LedgerEntry(SQLModel, table=True):
@@ -47,7 +50,8 @@ class LedgerEntry(SQLModel, table=True):
 
 
 def month_of(at: datetime) -> str:
-    return f"{at.year:04d}-{at.month:02d}"
+    """The ledger month ("YYYY-MM", UTC) of a time."""
+    return counters.month_of(at)
 
 
 def post(session: Session, redemption: Redemption, kind: str, amount: int, at: datetime) -> None:
@@ -96,38 +100,31 @@ class Month:
         return self.impressions_given - self.impressions_received
 
 
-def month_expression(session: Session, column: Any) -> Any:
-    """'YYYY-MM' of a UTC timestamp column, in SQL."""
-    if session.get_bind().dialect.name == "postgresql":
-        return func.to_char(func.timezone("UTC", column), "YYYY-MM")
-    return func.strftime("%Y-%m", column)
-
-
-def entries(session: Session, tenant_id: str, partnership_id: str) -> Sequence[LedgerEntry]:
-    """Every entry of the partnership on this side, oldest first."""
-    query = (
-        select(LedgerEntry)
-        .where(col(LedgerEntry.tenant_id) == tenant_id, col(LedgerEntry.partnership_id) == partnership_id)
-        .order_by(col(LedgerEntry.created_at), col(LedgerEntry.id))
-    )
-    return list(session.execute(query).scalars())
-
-
-def _impressions_by_month(
-    session: Session, model: type[SQLModel], tenant_id: str, partnership_id: str
-) -> dict[str, int]:
-    table = model.__table__  # type: ignore[attr-defined]
-    month = month_expression(session, table.c.created_at)
-    rows = session.execute(
-        select(month, func.count())
-        .where(table.c.tenant_id == tenant_id, table.c.partnership_id == partnership_id)
-        .group_by(month)
-    ).all()
-    return {str(m): int(n) for m, n in rows}
+def entries(
+    session: Session,
+    tenant_id: str,
+    partnership_id: str,
+    *,
+    month: str | None = None,
+    after: str | None = None,
+    limit: int = 100,
+) -> tuple[Sequence[LedgerEntry], bool]:
+    """The partnership's entries on this side in id (= time) order, a page at a time, optionally of one month."""
+    partnerships.get(session, tenant_id, partnership_id)
+    query = owned(LedgerEntry, tenant_id).where(col(LedgerEntry.partnership_id) == partnership_id)
+    if month is not None:
+        if not _MONTH.match(month):
+            raise Invalid("month is 'YYYY-MM'.", param="month")
+        query = query.where(col(LedgerEntry.month) == month)
+    return keyset_page(session, query, LedgerEntry, after, limit)
 
 
 def monthly(session: Session, tenant_id: str, partnership_id: str) -> list[Month]:
-    """Per month, newest first: commissions net of reversals each way, impressions given and received."""
+    """Per month, newest first: commissions net of reversals each way, impressions given and received.
+
+    NotFound unless the partnership is the tenant's.
+    """
+    partner_tenant_id = partnerships.get(session, tenant_id, partnership_id).partner_tenant_id
     months: dict[str, Month] = {}
 
     def at(key: str) -> Month:
@@ -146,14 +143,9 @@ def monthly(session: Session, tenant_id: str, partnership_id: str) -> list[Month
             money.reversals += int(total)
         else:
             money.commissions += int(total)
-    given = _impressions_by_month(session, Impression, tenant_id, partnership_id)
-    received = _impressions_by_month(session, ReceivedImpression, tenant_id, partnership_id)
-    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    for key, n in given.items():
-        counts[key][0] = n
-    for key, n in received.items():
-        counts[key][1] = n
-    for key, (g, r) in counts.items():
+    given = counters.given_by_month(session, tenant_id, partnership_id)
+    received = counters.given_by_month(session, partner_tenant_id, partnership_id)
+    for key in given.keys() | received.keys():
         month_row = at(key)
-        month_row.impressions_given, month_row.impressions_received = g, r
+        month_row.impressions_given, month_row.impressions_received = given.get(key, 0), received.get(key, 0)
     return sorted(months.values(), key=lambda m: m.month, reverse=True)

@@ -21,13 +21,14 @@ from sqlalchemy import (
     Table,
     and_,
     bindparam,
+    func,
     or_,
     select,
     text,
 )
 from sqlmodel import Field, Session, SQLModel
 
-from partners import codes, offers, partnerships, placements
+from partners import codes, counters, offers, partnerships, placements
 from partners import offer_rules as rules
 from partners.db import UTCDateTime, utcnow
 from partners.offer_rules import CodeMode, OfferState, ServingFacts
@@ -108,9 +109,15 @@ class LiveOfferRow:
     budget_value_left: int | None
     code_mode: str
     shared_code: str | None
+    # Ranking inputs, from `partners.counters` (0 before anything was counted):
+    offer_impressions: int = 0  # the offer's impressions at every host
+    offer_redemptions: int = 0  # and its redemptions, net of reversals
+    given: int = 0  # impressions the host gave of this partner's offers on the partnership
+    received: int = 0  # impressions the partner gave of the host's offers on it
 
 
-_ROW_FIELDS = [f.name for f in fields(LiveOfferRow)]
+_COUNTED = ("offer_impressions", "offer_redemptions", "given", "received")
+_ROW_FIELDS = [f.name for f in fields(LiveOfferRow) if f.name not in _COUNTED]
 
 
 def _tables() -> tuple[Table, Table]:
@@ -121,15 +128,45 @@ def _tables() -> tuple[Table, Table]:
 
 def _live_query() -> Select[tuple[object, ...]]:
     live, partnership = _tables()
+    offer_count = counters.OfferCounter.__table__.alias("offer_count")  # type: ignore[attr-defined]
+    mine = counters.PartnershipImpressions.__table__.alias("given_count")  # type: ignore[attr-defined]
+    theirs = counters.PartnershipImpressions.__table__.alias("received_count")  # type: ignore[attr-defined]
     now = bindparam("now", type_=UTCDateTime())
+    # Counters ride along as primary-key lookups on the same read: ranking never counts rows.
     return (
-        select(*(live.c[name] for name in _ROW_FIELDS))
+        select(
+            *(live.c[name] for name in _ROW_FIELDS),
+            func.coalesce(offer_count.c.impressions, 0),
+            func.coalesce(offer_count.c.redemptions, 0),
+            func.coalesce(mine.c.given, 0),
+            func.coalesce(theirs.c.given, 0),
+        )
         .join(
             partnership,
             and_(
                 partnership.c.tenant_id == live.c.tenant_id,
                 partnership.c.id == live.c.partnership_id,
                 partnership.c.state == State.active,
+            ),
+        )
+        .outerjoin(
+            offer_count,
+            and_(offer_count.c.tenant_id == live.c.offering_tenant_id, offer_count.c.offer_id == live.c.offer_id),
+        )
+        .outerjoin(
+            mine,
+            and_(
+                mine.c.tenant_id == live.c.tenant_id,
+                mine.c.partnership_id == live.c.partnership_id,
+                mine.c.month == counters.ALL_TIME,
+            ),
+        )
+        .outerjoin(
+            theirs,
+            and_(
+                theirs.c.tenant_id == live.c.offering_tenant_id,
+                theirs.c.partnership_id == live.c.partnership_id,
+                theirs.c.month == counters.ALL_TIME,
             ),
         )
         .where(

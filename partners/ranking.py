@@ -66,6 +66,11 @@ def _closeness(tree: Taxonomy, interest: str, offered: str) -> float:
     return 0.5 if common is not None and common.depth >= _BRANCH_DEPTH else 0.0
 
 
+def related_categories(tree: Taxonomy, categories: Sequence[str]) -> set[str]:
+    """Every category a customer's interest in which gives an offer in `categories` a positive interest fit."""
+    return {c.id for c in tree if any(_closeness(tree, c.id, offered) > 0 for offered in categories)}
+
+
 def interest_fit(tree: Taxonomy, shopper: Shopper, categories: Sequence[str]) -> float:
     """0–1: how much of what the customer buys the offer's categories speak to."""
     weights = dict(shopper.affinities)

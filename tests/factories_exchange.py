@@ -76,8 +76,10 @@ def exchange_story(
 ) -> Callable[..., Story]:
     """The bed shop's live offer at the care shop, and a care-shop dog owner who consented (unless told not)."""
 
-    def make(consented: bool = True, pool: int = 0, **content: Any) -> Story:
+    def make(consented: bool = True, pool: int = 0, shared_code: str | None = None, **content: Any) -> Story:
         settings = OfferSettings(code_mode=CodeMode.pool) if pool else None
+        if shared_code is not None:
+            settings = OfferSettings(code_mode=CodeMode.shared, shared_code=shared_code)
         setup, offer = make_live_offer(settings=settings, **content)
         if pool:
             generate_codes(session, actor(setup.offering), offer.id, pool)

@@ -39,17 +39,28 @@ class ShownOffer:
 
 
 @pytest.fixture
-def shown_offer(session: Session, exchange_story: Callable[..., Story]) -> Callable[..., ShownOffer]:
-    """The bed shop's offer shown by the care shop to its consenting dog owner (single-use codes by default)."""
+def show_offer(session: Session) -> Callable[..., ShownOffer]:
+    """Ask the exchange for the story's host about `customer`; the one offer it shows."""
 
-    def make(pool: int = 5, **content: Any) -> ShownOffer:
-        story = exchange_story(pool=pool, **content)
-        request = exchange.ExchangeRequest("dog-owner-1", exchange.Placement.order_confirmation)
+    def show(story: Story, customer: str = "dog-owner-1") -> ShownOffer:
+        request = exchange.ExchangeRequest(customer, exchange.Placement.order_confirmation)
         result = exchange.answer(session, story.setup.host.id, request, now=utcnow(), code_key=CODE_KEY)
         session.commit()
         [shown] = result.offers
         assert shown.impression_id is not None
         return ShownOffer(story, shown.impression_id, shown.code)
+
+    return show
+
+
+@pytest.fixture
+def shown_offer(
+    exchange_story: Callable[..., Story], show_offer: Callable[..., ShownOffer]
+) -> Callable[..., ShownOffer]:
+    """The bed shop's offer shown by the care shop to its consenting dog owner (single-use codes by default)."""
+
+    def make(pool: int = 5, **content: Any) -> ShownOffer:
+        return show_offer(exchange_story(pool=pool, **content))
 
     return make
 

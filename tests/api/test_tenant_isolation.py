@@ -212,7 +212,7 @@ SHARED: dict[str, Factory] = {
 # external id makes B's own object, so a 2xx is fine here; showing anything of A's is not.
 UPSERTS = {"PUT /v1/customers/{external_id}", "PUT /v1/offers/by-external-id/{external_id}"}
 # Required query parameters of GET routes without path parameters.
-QUERY_VALUES: dict[str, str] = {"q": "bed"}
+QUERY_VALUES: dict[str, str] = {"q": "bed", "partnership_id": "ptn_01m8walkerwalkerwalkerwalk"}
 # Request bodies the schema-driven generator cannot make acceptable, by "METHOD /path".
 # Prefer bodies that would succeed if the object were the caller's: then a leak shows as a 2xx.
 BODIES: dict[str, Callable[[World], dict[str, Any]]] = {
@@ -377,7 +377,10 @@ def check_path_operation(op: Operation, world: World, outsider: str, client: Tes
     values = {n: filler[0](world) for n, filler in fillers.items() if filler is not None}
     owned = any(filler is not None and filler[1] for filler in fillers.values())
     url = op.path.format(**values)
-    response = client.request(op.method.upper(), url, headers=bearer(outsider), json=body_for(op, world))
+    query = {n: QUERY_VALUES[n] for n in op.params("query", required_only=True) if n in QUERY_VALUES}
+    response = client.request(
+        op.method.upper(), url, headers=bearer(outsider), json=body_for(op, world), params=query or None
+    )
 
     if not owned or op.name in UPSERTS:
         # Shared data, or B's own namesake: fine to answer, but nothing of A's may come with it.
