@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import BigInteger, Index, UniqueConstraint, select
 from sqlmodel import Field, Session, SQLModel, col
 
-from partners import codes, ledger, offer_actions, outbox
+from partners import changes, codes, ledger, offer_actions, outbox
 from partners.db import UTCDateTime, get_owned
 from partners.errors import Conflict, Invalid, NotFound
 from partners.ids import new_id
@@ -176,7 +176,18 @@ def record(session: Session, tenant_id: str, data: RedemptionInput, *, now: date
     offer_actions.use_budget(session, tenant_id, impression.offer_id, redemptions=1, value=redemption.commission)
     ledger.post(session, redemption, ledger.COMMISSION, redemption.commission, at)
     outbox.emit(session, tenant_id, REDEMPTION_RECORDED, _payload(redemption), recipient=redemption.host_tenant_id)
+    _touch(session, redemption)
     return Recorded(redemption, created=True)
+
+
+def feed_key(redemption: Redemption) -> str:
+    """The key of a redemption in both sides' `redemptions` change feeds."""
+    return f"{redemption.tenant_id}/{redemption.id}"
+
+
+def _touch(session: Session, redemption: Redemption) -> None:
+    for tenant_id in (redemption.tenant_id, redemption.host_tenant_id):
+        changes.touch(session, tenant_id, changes.Feed.redemptions, feed_key(redemption))
 
 
 def _payload(redemption: Redemption) -> dict[str, object]:
@@ -217,4 +228,5 @@ def reverse(session: Session, tenant_id: str, redemption_id: str, reason: str | 
     ledger.post(session, found, ledger.REVERSAL, -found.commission, now)
     payload = dict(_payload(found), reversed_at=now.isoformat())
     outbox.emit(session, tenant_id, REDEMPTION_REVERSED, payload, recipient=found.host_tenant_id)
+    _touch(session, found)
     return found

@@ -3,6 +3,7 @@
 from sqlmodel import SQLModel
 
 from partners import (
+    changes,
     clients,
     codes,
     consent_ledger,
@@ -17,6 +18,7 @@ from partners import (
     live_offers,
     login_throttle,
     notices,
+    offer_feeds,
     offers,
     outbox,
     overlap_snapshots,
@@ -36,6 +38,7 @@ from partners import (
 
 metadata = SQLModel.metadata
 __all__ = [
+    "changes",
     "clients",
     "codes",
     "consent_ledger",
@@ -51,6 +54,7 @@ __all__ = [
     "login_throttle",
     "metadata",
     "notices",
+    "offer_feeds",
     "offers",
     "outbox",
     "overlap_snapshots",

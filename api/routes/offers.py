@@ -12,9 +12,7 @@ from api.deps import SessionDep
 from api.idempotency import IdempotentRoute
 from api.pagination import Page, Paging
 from api.routes.offer_schemas import (
-    OfferIn,
     OfferPatch,
-    OfferUpsertIn,
     PlacementOut,
     VersionOut,
     placement_out,
@@ -22,6 +20,7 @@ from api.routes.offer_schemas import (
 )
 from partners import codes, offer_actions, offer_views, offers
 from partners.db import utcnow
+from partners.offer_input import OfferIn, OfferUpsertIn
 from partners.offer_rules import CodeMode, OfferAction, OfferKind, OfferState
 from partners.partnerships import Actor
 
