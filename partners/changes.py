@@ -168,7 +168,7 @@ class Entry:
 def read(session: Session, tenant_id: str, feed: Feed, after: int, limit: int) -> tuple[list[Entry], bool]:
     """Up to `limit` items of the tenant's feed changed after number `after`, oldest change first."""
     query = (
-        select(Change.seq, Change.key, Change.changed_at)
+        select(col(Change.seq), col(Change.key), col(Change.changed_at))
         .where(col(Change.tenant_id) == tenant_id, col(Change.feed) == feed, col(Change.seq) > after)
         .order_by(col(Change.seq))
         .limit(limit + 1)

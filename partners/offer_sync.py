@@ -97,7 +97,7 @@ class _Tally:
 def backoff(failures: int, *, rng: random.Random | None = None, retry_after: timedelta | None = None) -> timedelta:
     """How long to leave a feed alone after `failures` failed runs in a row (from 1)."""
     base = min(FIRST_BACKOFF * 2 ** min(max(failures, 1) - 1, 20), MAX_BACKOFF)
-    delay = base * (1 + (rng or random.SystemRandom()).uniform(-JITTER, JITTER))
+    delay: timedelta = base * (1 + (rng or random.SystemRandom()).uniform(-JITTER, JITTER))
     if retry_after is not None:
         delay = max(delay, min(retry_after, MAX_BACKOFF))
     return delay
@@ -124,7 +124,7 @@ def claim_due(session: Session, *, now: datetime, limit: int, encryption_key: st
             )
             .values(next_sync_at=now + LEASE)
         )
-        if session.exec(lease).rowcount != 1:  # type: ignore[attr-defined]
+        if session.exec(lease).rowcount != 1:
             continue
         secret = decrypt(encryption_key, feed.client_secret_encrypted)
         claims.append(
@@ -259,8 +259,13 @@ def apply(
     session: Session, claim: FeedClaim, fetched: Fetched, *, now: datetime, rng: random.Random | None = None
 ) -> OfferSyncRun:
     """Upsert the fetched items (or record the failure) and schedule the feed's next run."""
-    run = OfferSyncRun(tenant_id=claim.tenant_id, feed_id=claim.feed_id, status=RunStatus.succeeded)
-    run.started_at, run.finished_at = claim.started_at, now
+    run = OfferSyncRun(
+        tenant_id=claim.tenant_id,
+        feed_id=claim.feed_id,
+        status=RunStatus.succeeded,
+        started_at=claim.started_at,
+        finished_at=now,
+    )
     feed = session.get(OfferFeed, (claim.tenant_id, claim.feed_id))
     if feed is None:
         return run

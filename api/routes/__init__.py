@@ -3,6 +3,7 @@
 from fastapi import APIRouter
 
 from api.routes import (
+    changes,
     clients,
     consents,
     customers,
@@ -11,6 +12,7 @@ from api.routes import (
     health,
     login,
     oauth,
+    offer_feeds,
     offers,
     partner_offers,
     partnerships,
@@ -40,6 +42,8 @@ ROUTERS: list[APIRouter] = [
     preferences.router,
     offers.router,
     partner_offers.router,
+    offer_feeds.router,
+    changes.router,
     exchange.router,
     redemptions.router,
     webhooks.router,

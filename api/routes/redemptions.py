@@ -10,11 +10,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth.principal import RedemptionsWrite, ReportsRead
 from api.deps import SessionDep
-from api.idempotency import IdempotentRoute
+from api.etags import ConditionalRoute
 from partners import ledger, partnerships, redemptions, reports
 from partners.db import utcnow
 
-router = APIRouter(prefix="/v1", tags=["redemptions"], route_class=IdempotentRoute)
+router = APIRouter(prefix="/v1", tags=["redemptions"], route_class=ConditionalRoute)
 
 DEFAULT_RANGE = timedelta(days=30)
 
