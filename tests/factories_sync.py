@@ -33,7 +33,7 @@ def feed_item(external_id: str, **overrides: Any) -> dict[str, Any]:
     return {"external_id": external_id, **offer_body(**{**window, **overrides})}
 
 
-def token_response(access_token: str = "partner-access-token") -> httpx.Response:
+def token_response(access_token: str = "partner-access-token") -> httpx.Response:  # noqa: S107
     """What the partner's token endpoint answers to a valid client-credentials request."""
     return httpx.Response(200, json={"access_token": access_token, "token_type": "Bearer", "expires_in": 3600})
 

@@ -58,9 +58,14 @@ def test_a_rolled_back_transaction_takes_no_number(
 ) -> None:
     shop = make_tenant()
     offer = make_offer(shop)
-    with pytest.raises(RuntimeError), unit_of_work(engine) as writer:
-        offer_actions.edit(writer, actor(shop), offer.id, {"title": "Never"})
-        raise RuntimeError("rolled back")
+
+    def edit_then_fail() -> None:
+        with unit_of_work(engine) as writer:
+            offer_actions.edit(writer, actor(shop), offer.id, {"title": "Never"})
+            raise RuntimeError("rolled back")
+
+    with pytest.raises(RuntimeError):
+        edit_then_fail()
     _retitle(engine, shop.id, offer.id, "Kept")
     assert [e.seq for e in _feed(session, shop.id, Feed.offers)] == [2]  # no gap, no phantom change
     counter = session.get(ChangeCounter, shop.id)
