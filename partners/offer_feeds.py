@@ -137,7 +137,7 @@ def list_feeds(session: Session, tenant_id: str, after: str | None, limit: int) 
     return keyset_page(session, owned(OfferFeed, tenant_id), OfferFeed, after, limit)
 
 
-def delete(session: Session, tenant_id: str, feed_id: str) -> None:
+def remove(session: Session, tenant_id: str, feed_id: str) -> None:
     """Forget a feed and its runs (the offers it brought stay)."""
     session.delete(get(session, tenant_id, feed_id))
     session.flush()

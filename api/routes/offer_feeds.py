@@ -108,7 +108,7 @@ def get_feed(feed_id: str, caller: OffersRead, session: SessionDep) -> OfferFeed
 
 @router.delete("/offer-feeds/{feed_id}", status_code=204, summary="Stop pulling a feed (its offers stay)")
 def delete_feed(feed_id: str, caller: OffersWrite, session: SessionDep) -> Response:
-    offer_feeds.delete(session, caller.tenant_id, feed_id)
+    offer_feeds.remove(session, caller.tenant_id, feed_id)
     return Response(status_code=204)
 
 
