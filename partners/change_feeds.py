@@ -58,6 +58,7 @@ class RedemptionChange:
     redemption_id: str
     changed_at: datetime
     redemption: Redemption | None
+    as_host: bool  # the reader hosted the offer (the redemption is the offering shop's)
 
 
 @dataclass(frozen=True)
@@ -112,7 +113,8 @@ def redemptions_changed(
         owner, redemption_id = changes.split_key(e.key)
         found = session.get(Redemption, (owner, redemption_id))
         visible = found is not None and tenant_id in (found.tenant_id, found.host_tenant_id)
-        items.append(RedemptionChange(e.seq, redemption_id, e.changed_at, found if visible else None))
+        as_host = owner != tenant_id
+        items.append(RedemptionChange(e.seq, redemption_id, e.changed_at, found if visible else None, as_host))
     return items, more, _last(entries, after)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Generic, TypeVar
+from typing import Annotated, Generic, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
@@ -15,7 +15,6 @@ from api.auth.principal import ConsentsWrite, OffersRead, ReportsRead
 from api.deps import SessionDep, SettingsDep
 from api.pagination import decode_cursor, encode_cursor
 from api.routes.offer_schemas import VersionOut, version_out
-from api.routes.redemptions import RedemptionOut
 from api.views.consents import ConsentEventOut, event_out
 from partners import change_feeds
 from partners.changes import Feed
@@ -181,22 +180,57 @@ def _partner_offer_change(change: change_feeds.PartnerOfferChange) -> PartnerOff
     )
 
 
+class RedemptionStateOut(BaseModel):
+    id: str
+    partnership_id: str
+    offer_id: str
+    host_tenant_id: str
+    offering_tenant_id: str
+    order_id: str | None = Field(description="The offering shop's order id; null for the host")
+    code: str | None = Field(description="The code used; null for the host")
+    order_value: int
+    currency: str
+    commission_bps: int
+    commission: int
+    redeemed_at: datetime
+    reversed_at: datetime | None
+
+
 class RedemptionChangeOut(BaseModel):
     seq: int
     redemption_id: str
     changed_at: datetime
+    role: Literal["offering", "host"] = Field(description="Your side: your offer, or you showed it")
     removed: bool
-    redemption: RedemptionOut | None = Field(description="Now (reversed_at set once refunded)")
+    redemption: RedemptionStateOut | None = Field(description="Now (reversed_at set once refunded)")
 
 
 def _redemption_change(change: change_feeds.RedemptionChange) -> RedemptionChangeOut:
-    found = change.redemption
+    found, mine = change.redemption, not change.as_host
+    state = None
+    if found is not None:
+        state = RedemptionStateOut(
+            id=found.id,
+            partnership_id=found.partnership_id,
+            offer_id=found.offer_id,
+            host_tenant_id=found.host_tenant_id,
+            offering_tenant_id=found.tenant_id,
+            order_id=found.order_id if mine else None,
+            code=found.code if mine else None,
+            order_value=found.order_value,
+            currency=found.currency,
+            commission_bps=found.commission_bps,
+            commission=found.commission,
+            redeemed_at=found.redeemed_at,
+            reversed_at=found.reversed_at,
+        )
     return RedemptionChangeOut(
         seq=change.seq,
         redemption_id=change.redemption_id,
         changed_at=change.changed_at,
+        role="offering" if mine else "host",
         removed=found is None,
-        redemption=RedemptionOut.model_validate(found, from_attributes=True) if found is not None else None,
+        redemption=state,
     )
 
 

@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from partners.offers import Offer
 from partners.retailers import Tenant
 from tests.factories_offers import OfferSetup
+from tests.factories_redemptions import ShownOffer
 from tests.flows import bearer
 
 
@@ -74,3 +75,20 @@ def test_each_feed_needs_its_scope(
     token = token_for(["profile:read"], tenant=make_tenant())
     for path in ("offers", "partner-offers", "redemptions", "consent-events"):
         assert client.get(f"/v1/changes/{path}", headers=bearer(token)).status_code == 403
+
+
+def test_the_redemptions_feed_shows_both_sides_and_hides_the_order_from_the_host(
+    client: TestClient, shown_offer: Callable[..., ShownOffer], token_for: Callable[..., str]
+) -> None:
+    shown = shown_offer()
+    offering = token_for(["redemptions:write", "reports:read"], tenant=shown.offering)
+    body = {"order_id": "order-77", "order_value": 4_000, "currency": "GBP", "code": shown.code}
+    recorded = client.post("/v1/redemptions", json=body, headers=bearer(offering))
+    assert recorded.status_code == 201, recorded.text
+    [mine] = _get(client, offering, "/v1/changes/redemptions")["data"]
+    assert mine["role"] == "offering" and mine["redemption"]["order_id"] == "order-77"
+    host = token_for(["reports:read"], tenant=shown.host)
+    [theirs] = _get(client, host, "/v1/changes/redemptions")["data"]
+    assert theirs["role"] == "host" and theirs["redemption_id"] == recorded.json()["id"]
+    assert theirs["redemption"]["order_id"] is None and theirs["redemption"]["code"] is None
+    assert theirs["redemption"]["commission"] == recorded.json()["commission"]
