@@ -17,7 +17,7 @@ from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from partners import disclosures, outbox
+from partners import changes, disclosures, outbox
 from partners.consent_ledger import ConsentEvent, current_state, refresh_states
 from partners.consent_rules import ALL_PARTNERS, METHODS_FOR, NAMED_PARTNER_ONLY, Action, Method, Purpose, Source
 from partners.customers import Customer, check_time, get_customer
@@ -273,6 +273,8 @@ def _append(session: Session, tenant_id: str, customer: Customer, rows: list[Con
     except IntegrityError as exc:
         # The same event id arrived at the same moment for another customer.
         raise Conflict(f"Event '{rows[0].event_id}' was recorded at the same time; retry.", param="event_id") from exc
+    for row in rows:
+        changes.touch(session, tenant_id, changes.Feed.consent_events, row.id)
     refresh_states(session, tenant_id, customer.id, {row.purpose for row in rows})
 
 

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from sqlalchemy import Engine
 
-from partners import idempotency, worker
+from partners import idempotency, offer_sync, worker
 from partners.db import unit_of_work, utcnow
 
 
@@ -29,4 +29,6 @@ JOBS = (
     Job("purge_idempotency_keys", timedelta(minutes=10), purge_idempotency_keys),
     # Every poll: hand out outbox events and deliver due webhooks (partners.worker).
     Job("deliver_webhooks", timedelta(0), worker.deliver_webhooks),
+    # Every poll: pull the offer feeds that are due (partners.offer_sync; one indexed query when none is).
+    Job("sync_offer_feeds", timedelta(0), offer_sync.sync_offer_feeds),
 )

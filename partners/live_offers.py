@@ -28,7 +28,7 @@ from sqlalchemy import (
 )
 from sqlmodel import Field, Session, SQLModel
 
-from partners import codes, counters, offers, partnerships, placements
+from partners import changes, codes, counters, offers, partnerships, placements
 from partners import offer_rules as rules
 from partners.db import UTCDateTime, utcnow
 from partners.offer_rules import CodeMode, OfferState, ServingFacts
@@ -223,6 +223,7 @@ def _refresh_placement(session: Session, placement: placements.OfferPlacement) -
     if offer is None or placement.serving_version is None:
         if row is not None:
             session.delete(row)
+            _touch(session, placement)
         return
     version = offers.get_version(session, offer.tenant_id, offer.id, placement.serving_version)
     content = offers.content_of(version)
@@ -253,10 +254,23 @@ def _refresh_placement(session: Session, placement: placements.OfferPlacement) -
     )
     if row is None:
         row = LiveOffer(tenant_id=key[0], partnership_id=key[1], offer_id=key[2], **values)
+        _touch(session, placement)
     else:
+        if any(getattr(row, name) != value for name, value in values.items() if name != "refreshed_at"):
+            _touch(session, placement)
         for name, value in values.items():
             setattr(row, name, value)
     session.add(row)
+
+
+def feed_key(partnership_id: str, offer_id: str) -> str:
+    """The key of a hosted offer in the host's `partner_offers` change feed."""
+    return f"{partnership_id}/{offer_id}"
+
+
+def _touch(session: Session, placement: placements.OfferPlacement) -> None:
+    key = feed_key(placement.partnership_id, placement.offer_id)
+    changes.touch(session, placement.tenant_id, changes.Feed.partner_offers, key)
 
 
 _VERSION_FIELDS = (

@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import Field, Session, SQLModel, col
 
+from partners import changes
 from partners import offer_rules as rules
 from partners.db import UTCDateTime, get_owned, keyset_page, owned, utcnow
 from partners.errors import Conflict, Invalid, NotFound
@@ -176,6 +177,7 @@ def create(
         raise Conflict(f"An offer with external id '{external_id}' already exists.", param="external_id") from exc
     session.add(OfferVersion(tenant_id=tenant_id, offer_id=offer.id, version=1, created_by=actor_id, **values))
     session.flush()
+    changes.touch(session, tenant_id, changes.Feed.offers, offer.id)
     return offer
 
 
@@ -237,6 +239,7 @@ def revise(
         offer.updated_at = utcnow()
         session.add(offer)
         flush(session)
+        changes.touch(session, offer.tenant_id, changes.Feed.offers, offer.id)
     return new_version, content_changed or settings_changed
 
 
@@ -248,6 +251,7 @@ def change_state(session: Session, offer: Offer, action: OfferAction) -> OfferSt
         offer.updated_at = utcnow()
         session.add(offer)
         flush(session)
+        changes.touch(session, offer.tenant_id, changes.Feed.offers, offer.id)
     return after
 
 
@@ -324,4 +328,5 @@ def use_budget(session: Session, tenant_id: str, offer_id: str, *, redemptions: 
     )
     if session.execute(statement).rowcount == 0:  # type: ignore[attr-defined]
         raise NotFound(f"No offer with id '{offer_id}'.", param="offer_id")
+    changes.touch(session, tenant_id, changes.Feed.offers, offer_id)
     return get(session, tenant_id, offer_id, for_update=True)

@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import Field, Session, SQLModel, col, select
 
-from partners import outbox
+from partners import changes, outbox
 from partners import terms as terms_store
 from partners.db import UTCDateTime, get_owned, keyset_page, owned, utcnow
 from partners.errors import Conflict, Invalid
@@ -246,6 +246,10 @@ def act(
         _record(session, (mine, theirs), actor, action, before)
     except StaleDataError as exc:
         raise Conflict("The partnership changed while you acted; read it again.", param="partnership_id") from exc
+    if mine.state != before:
+        # Whether hosted offers may show follows the partnership's state: both hosts' feeds change.
+        for side in (mine, theirs):
+            changes.touch_prefix(session, side.tenant_id, changes.Feed.partner_offers, f"{partnership_id}/")
     return mine
 
 

@@ -16,8 +16,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import Field, Session, SQLModel, col, select
 
+from partners import changes, partnerships, profiles
 from partners import offer_rules as rules
-from partners import partnerships, profiles
 from partners import terms as terms_store
 from partners.db import UTCDateTime, keyset_page, owned, utcnow
 from partners.errors import Conflict, Invalid, NotFound
@@ -156,6 +156,7 @@ def _create_pair(
         session.flush()
     except IntegrityError as exc:
         raise Conflict("The offer was published to this partnership meanwhile; read it again.", param="id") from exc
+    _touch_offer(session, rows[0])
     return rows[0]
 
 
@@ -165,6 +166,7 @@ def _submit(session: Session, placement: OfferPlacement, version: int, now: date
         side.pending_version, side.submitted_at, side.updated_at = version, now, now
         session.add(side)
     _flush(session)
+    _touch_offer(session, mine)
     return mine
 
 
@@ -188,6 +190,7 @@ def withdraw_pending(session: Session, offer: Offer, now: datetime) -> None:
         for side in _locked_pair(session, placement.tenant_id, placement.id):
             side.pending_version, side.updated_at = None, now
             session.add(side)
+        _touch_offer(session, placement)
     _flush(session)
 
 
@@ -223,7 +226,13 @@ def decide(
         side.pending_version, side.decided_at, side.updated_at = None, now, now
         session.add(side)
     _flush(session)
+    _touch_offer(session, mine)
     return mine
+
+
+def _touch_offer(session: Session, placement: OfferPlacement) -> None:
+    # The offering tenant's offer shows its placements: a placement change is a change of the offer.
+    changes.touch(session, placement.offering_tenant_id, changes.Feed.offers, placement.offer_id)
 
 
 def _locked_pair(session: Session, tenant_id: str, placement_id: str) -> tuple[OfferPlacement, OfferPlacement]:

@@ -15,7 +15,7 @@ from datetime import datetime
 
 from sqlmodel import Session, col, delete, select
 
-from partners import disclosures, outbox
+from partners import changes, disclosures, outbox
 from partners.consent_ledger import ConsentEvent, ConsentState, all_events, current_state
 from partners.customers import (
     Customer,
@@ -69,6 +69,12 @@ def _delete_everything(session: Session, tenant_id: str, customer: Customer) -> 
     session.exec(
         delete(PurchaseLine).where(col(PurchaseLine.tenant_id) == tenant_id, col(PurchaseLine.purchase_id).in_(orders))
     )
+    # The change feed turns each erased consent event into a tombstone, so that copies are deleted too.
+    events = select(ConsentEvent.id).where(
+        col(ConsentEvent.tenant_id) == tenant_id, col(ConsentEvent.customer_id) == customer.id
+    )
+    for event_id in session.exec(events).all():
+        changes.touch(session, tenant_id, changes.Feed.consent_events, event_id)
     for model in (ConsentState, ConsentEvent, CustomerInterest, CustomerProfile, Purchase, disclosures.Disclosure):
         session.exec(
             delete(model).where(

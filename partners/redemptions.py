@@ -19,7 +19,7 @@ from sqlalchemy import BigInteger, Index, UniqueConstraint, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, col
 
-from partners import codes, counters, ledger, offer_actions, outbox
+from partners import changes, codes, counters, ledger, offer_actions, outbox
 from partners.db import UTCDateTime, get_owned
 from partners.errors import Conflict, Invalid, NotFound
 from partners.ids import new_id
@@ -291,6 +291,7 @@ def record(session: Session, tenant_id: str, data: RedemptionInput, *, now: date
     ledger.post(session, redemption, ledger.COMMISSION, redemption.commission, at)
     counters.count_redemption(session, tenant_id, redemption.offer_id, +1)
     _emit(session, redemption, REDEMPTION_RECORDED, _payload(redemption))
+    _touch(session, redemption)
     return Recorded(redemption, created=True)
 
 
@@ -298,6 +299,16 @@ def _emit(session: Session, redemption: Redemption, event_type: str, payload: di
     """The event goes to both partners concerned: the host (owed the commission) and the offering side."""
     for recipient in (redemption.host_tenant_id, redemption.tenant_id):
         outbox.emit(session, redemption.tenant_id, event_type, payload, recipient=recipient)
+
+
+def feed_key(redemption: Redemption) -> str:
+    """The key of a redemption in both sides' `redemptions` change feeds."""
+    return f"{redemption.tenant_id}/{redemption.id}"
+
+
+def _touch(session: Session, redemption: Redemption) -> None:
+    for tenant_id in (redemption.tenant_id, redemption.host_tenant_id):
+        changes.touch(session, tenant_id, changes.Feed.redemptions, feed_key(redemption))
 
 
 def _payload(redemption: Redemption) -> dict[str, object]:
@@ -341,6 +352,7 @@ def reverse(session: Session, tenant_id: str, redemption_id: str, reason: str | 
     counters.count_redemption(session, tenant_id, found.offer_id, -1)
     payload = dict(_payload(found), reversed_at=now.isoformat(), reason=reason)
     _emit(session, found, REDEMPTION_REVERSED, payload)
+    _touch(session, found)
     return found
 
 

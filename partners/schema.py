@@ -3,6 +3,7 @@
 from sqlmodel import SQLModel
 
 from partners import (
+    changes,
     clients,
     codes,
     consent_ledger,
@@ -18,6 +19,7 @@ from partners import (
     live_offers,
     login_throttle,
     notices,
+    offer_feeds,
     offers,
     outbox,
     overlap_snapshots,
@@ -37,6 +39,7 @@ from partners import (
 
 metadata = SQLModel.metadata
 __all__ = [
+    "changes",
     "clients",
     "codes",
     "consent_ledger",
@@ -53,6 +56,7 @@ __all__ = [
     "login_throttle",
     "metadata",
     "notices",
+    "offer_feeds",
     "offers",
     "outbox",
     "overlap_snapshots",

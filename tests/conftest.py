@@ -27,6 +27,7 @@ pytest_plugins = [
     "tests.factories_exchange",
     "tests.factories_redemptions",
     "tests.factories_webhooks",
+    "tests.factories_sync",
 ]
 
 

@@ -3,6 +3,7 @@
 from fastapi import APIRouter
 
 from api.routes import (
+    changes,
     clients,
     consents,
     customers,
@@ -12,6 +13,7 @@ from api.routes import (
     health,
     login,
     oauth,
+    offer_feeds,
     offers,
     partner_offers,
     partnerships,
@@ -43,6 +45,8 @@ ROUTERS: list[APIRouter] = [
     offers.router,
     forecasts.router,
     partner_offers.router,
+    offer_feeds.router,
+    changes.router,
     exchange.router,
     redemptions.router,
     reports.router,

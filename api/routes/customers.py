@@ -9,14 +9,14 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from api.auth.principal import CustomersWrite
 from api.deps import SessionDep, SettingsDep
-from api.idempotency import IdempotentRoute
+from api.etags import ConditionalRoute
 from api.pagination import Page, Paging
 from api.views.customers import CustomerOut, ProfileOut, PurchaseOut, customer_out, profile_out, purchase_out
 from partners import customers, interests, purchases
 from partners.db import utcnow
 from partners.purchases import Channel
 
-router = APIRouter(prefix="/v1", tags=["customers"], route_class=IdempotentRoute)
+router = APIRouter(prefix="/v1", tags=["customers"], route_class=ConditionalRoute)
 
 
 class CustomerIn(BaseModel):

@@ -9,12 +9,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth.principal import OffersRead, OffersWrite, Principal
 from api.deps import SessionDep
-from api.idempotency import IdempotentRoute
+from api.etags import ConditionalRoute, IfMatch, IfNoneMatch, require_absent, require_match
 from api.pagination import Page, Paging
 from api.routes.offer_schemas import (
-    OfferIn,
     OfferPatch,
-    OfferUpsertIn,
     PlacementOut,
     VersionOut,
     placement_out,
@@ -22,10 +20,11 @@ from api.routes.offer_schemas import (
 )
 from partners import codes, offer_actions, offer_views, offers
 from partners.db import utcnow
+from partners.offer_input import OfferIn, OfferUpsertIn
 from partners.offer_rules import CodeMode, OfferAction, OfferKind, OfferState
 from partners.partnerships import Actor
 
-router = APIRouter(prefix="/v1", tags=["offers"], route_class=IdempotentRoute)
+router = APIRouter(prefix="/v1", tags=["offers"], route_class=ConditionalRoute)
 
 
 class BudgetOut(BaseModel):
@@ -142,8 +141,18 @@ def create_offer(body: OfferIn, caller: OffersWrite, session: SessionDep) -> Off
     responses={201: {"description": "Created"}, 200: {"description": "Replaced, or unchanged"}},
 )
 def upsert_offer(
-    external_id: str, body: OfferUpsertIn, caller: OffersWrite, session: SessionDep, response: Response
+    external_id: str,
+    body: OfferUpsertIn,
+    caller: OffersWrite,
+    session: SessionDep,
+    response: Response,
+    if_match: IfMatch = None,
+    if_none_match: IfNoneMatch = None,
 ) -> OfferOut:
+    if if_match is not None or if_none_match is not None:
+        existing = offers.find_by_external_id(session, caller.tenant_id, external_id, for_update=True)
+        require_absent(if_none_match, existing is not None)
+        require_match(if_match, _out(session, caller, existing.id) if existing is not None else None)
     offer, created = offer_actions.upsert(
         session, _actor(caller), external_id, body.content(), body.settings(), body.publish_to
     )
@@ -186,7 +195,13 @@ def get_offer(offer_id: str, caller: OffersRead, session: SessionDep) -> OfferOu
 
 
 @router.patch("/offers/{offer_id}", summary="Change an offer (a published one gets a new version to approve)")
-def patch_offer(offer_id: str, body: OfferPatch, caller: OffersWrite, session: SessionDep) -> OfferOut:
+def patch_offer(
+    offer_id: str, body: OfferPatch, caller: OffersWrite, session: SessionDep, if_match: IfMatch = None
+) -> OfferOut:
+    if if_match is not None:
+        # Locked first, so the representation checked is the one the edit applies to.
+        offers.get(session, caller.tenant_id, offer_id, for_update=True)
+        require_match(if_match, _out(session, caller, offer_id))
     offer_actions.edit(session, _actor(caller), offer_id, body.changes())
     return _out(session, caller, offer_id)
 

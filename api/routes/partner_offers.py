@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth.principal import OffersRead, OffersWrite
 from api.deps import SessionDep
-from api.idempotency import IdempotentRoute
+from api.etags import ConditionalRoute
 from api.pagination import Page, Paging
 from api.routes.offer_schemas import VersionOut, version_out
 from partners import offer_actions, offer_views, placements
@@ -17,7 +17,7 @@ from partners.db import utcnow
 from partners.offer_rules import MAX_REASON, Approval, OfferState
 from partners.partnerships import Actor
 
-router = APIRouter(prefix="/v1", tags=["partner offers"], route_class=IdempotentRoute)
+router = APIRouter(prefix="/v1", tags=["partner offers"], route_class=ConditionalRoute)
 
 
 class PartnerOfferOut(BaseModel):

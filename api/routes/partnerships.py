@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth.principal import PartnershipsWrite, PartnersRead, Principal
 from api.deps import SessionDep, SettingsDep
-from api.idempotency import IdempotentRoute
+from api.etags import ConditionalRoute
 from api.pagination import Page, Paging
 from api.routes.discovery import PublicProfile, public_profile
 from partners import overlap_snapshots, partnerships, profiles, serving
@@ -17,7 +17,7 @@ from partners import terms as terms_store
 from partners.db import utcnow
 from partners.partnership_rules import Action, State
 
-router = APIRouter(prefix="/v1", tags=["partnerships"], route_class=IdempotentRoute)
+router = APIRouter(prefix="/v1", tags=["partnerships"], route_class=ConditionalRoute)
 
 
 class TermsIn(BaseModel):

@@ -10,11 +10,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth.principal import ProfileRead, ProfileWrite
 from api.deps import SessionDep
-from api.idempotency import IdempotentRoute
+from api.etags import ConditionalRoute
 from partners import profiles, serving
 from partners.taxonomy import Category, load_taxonomy
 
-router = APIRouter(prefix="/v1", tags=["profile"], route_class=IdempotentRoute)
+router = APIRouter(prefix="/v1", tags=["profile"], route_class=ConditionalRoute)
 
 
 class ProfileIn(BaseModel):

@@ -9,11 +9,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth.principal import RedemptionsWrite
 from api.deps import SessionDep
-from api.idempotency import IdempotentRoute
+from api.etags import ConditionalRoute
 from partners import redemptions
 from partners.db import utcnow
 
-router = APIRouter(prefix="/v1", tags=["redemptions"], route_class=IdempotentRoute)
+router = APIRouter(prefix="/v1", tags=["redemptions"], route_class=ConditionalRoute)
 
 
 class RedemptionIn(BaseModel):

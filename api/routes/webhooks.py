@@ -11,7 +11,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from api.auth.principal import WebhooksWrite
 from api.deps import SessionDep, SettingsDep
-from api.idempotency import IdempotentRoute
+from api.etags import ConditionalRoute
 from api.pagination import Page, Paging
 from partners import deliveries, delivery_log, webhooks
 from partners.db import utcnow
@@ -19,7 +19,7 @@ from partners.deliveries import DeliveryStatus
 from partners.egress import policy_from
 from partners.webhooks import DisabledReason, EndpointChanges, WebhookEndpoint
 
-router = APIRouter(prefix="/v1", tags=["webhooks"], route_class=IdempotentRoute)
+router = APIRouter(prefix="/v1", tags=["webhooks"], route_class=ConditionalRoute)
 
 EventPatterns = Annotated[
     list[Annotated[str, Field(max_length=100)]],

@@ -161,6 +161,12 @@ def _redemption(world: World) -> str:
     return str(redemption.id)
 
 
+def _offer_feed(world: World) -> str:
+    feed = world.fixture("make_offer_feed")(world.tenant)
+    world.remember(feed.id)
+    return str(feed.id)
+
+
 def _upload(world: World) -> str:
     marker = world.marker("customer")
 
@@ -197,6 +203,7 @@ OWNED: dict[str, Factory] = {
     "event_id": _event,
     "redemption_id": _redemption,
     "job_id": _upload,
+    "feed_id": _offer_feed,
 }
 # Where one parameter name means another kind of object on some routes: (path prefix, name).
 OWNED_BY_PATH: dict[tuple[str, str], Factory] = {
