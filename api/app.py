@@ -11,7 +11,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
-from api import errors
+from api import errors, openapi
 from api.auth.keys import KeyRing
 from api.middleware import BodySizeLimitMiddleware, RequestIdMiddleware, SecurityHeadersMiddleware
 from api.routes import ROUTERS
@@ -62,6 +62,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.engine = engine
     app.state.keyring = KeyRing(settings)
     errors.install(app)
+    openapi.install(app)
     for router in ROUTERS:
         app.include_router(router)
 

@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match, Route
 
 from partners import errors
 
@@ -133,8 +134,22 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code, title = HTTP_CODES.get(exc.status_code, ("http_error", "HTTP error"))
-    detail = exc.detail if isinstance(exc.detail, str) and exc.detail != title else _default_detail(request, code)
-    return problem(request, exc.status_code, code, title, detail, headers=dict(exc.headers or {}))
+    generic = not isinstance(exc.detail, str) or exc.detail.lower() == title.lower()
+    detail = _default_detail(request, code) if generic else str(exc.detail)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = ", ".join(allowed_methods(request))
+    return problem(request, exc.status_code, code, title, detail, headers=headers)
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this path (Starlette names only the first route's)."""
+    methods: set[str] = set()
+    for route in request.app.routes:
+        match, _ = route.matches({**request.scope, "method": "GET"}) if isinstance(route, Route) else (None, None)
+        if match is not None and match != Match.NONE and route.methods:
+            methods |= route.methods
+    return sorted(methods)
 
 
 def _default_detail(request: Request, code: str) -> str:
