@@ -109,7 +109,10 @@ def parse_csv_header(line: int, raw: bytes) -> list[str] | RowError:
     text = _text(line, raw)
     if isinstance(text, RowError):
         return text
-    columns = [name.strip() for name in next(csv.reader([text]), [])]
+    try:
+        columns = [name.strip() for name in next(csv.reader([text]), [])]
+    except csv.Error as exc:  # a bare carriage return inside the line, say
+        return RowError(line, None, f"Not valid CSV: {exc}.")
     if "external_id" not in columns:
         return RowError(line, "external_id", "The first line must be a header naming an external_id column.")
     unknown = [name for name in columns if name not in CUSTOMER_FIELDS]

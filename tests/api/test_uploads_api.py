@@ -188,3 +188,13 @@ def test_cli_upload_streams_the_file_and_prints_a_summary(
     assert "100 rows kept, 1 failed" in out.out
     assert "line 101" in out.out
     assert "100.0%" in out.err
+
+
+def test_a_csv_header_the_csv_module_cannot_read_is_refused_not_a_crash(
+    client: TestClient, shop: tuple[Tenant, dict[str, str]]
+) -> None:
+    # Found by the fuzzer (tests/fuzz): a bare carriage return inside the header line was a 500.
+    response = client.post("/v1/uploads/customers", content=b"external_id\rs5\n", headers={**shop[1], **CSV})
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "Not valid CSV" in response.json()["detail"]

@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     upgrade(url)
     engine = make_engine(url)
     fuzzed, partner = seed.tenants(engine)
-    seed.staff_owner(engine, fuzzed.tenant_id, OWNER_EMAIL, OWNER_PASSWORD)
+    marketer = seed.staff(engine, fuzzed.tenant_id, OWNER_EMAIL, OWNER_PASSWORD)
     engine.dispose()
 
     server_log = workdir / "server.log"
@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with httpx.Client(base_url=base_url, timeout=30) as http:
             wait_until_up(http, server, server_log)
-            ids = seed.through_api(http, fuzzed, partner)
+            ids = {**seed.through_api(http, fuzzed, partner), "user_id": [marketer]}
             token = seed.staff_token(http, OWNER_EMAIL, OWNER_PASSWORD)
             (workdir / "schemathesis.toml").write_text(config(args, token, ids, workdir))
             print(f"== fuzzing {base_url}/openapi.json (seed {args.seed}, {args.max_examples} examples a phase)")

@@ -137,44 +137,97 @@ def through_api(http: httpx.Client, fuzzed: Credentials, partner: Credentials) -
     my_offer = _ok(http.post("/v1/offers", json=offer, headers=mine))["id"]
     their_offer = _ok(http.post("/v1/offers", json={**offer, "title": "Flea care"}, headers=theirs))["id"]
     _ok(http.post(f"/v1/offers/{their_offer}/publish", json={"partnership_ids": [partnership_id]}, headers=theirs))
+    # Our offer goes live at the partner, is shown to a consenting customer there and redeemed.
+    _ok(http.post(f"/v1/offers/{my_offer}/publish", json={"partnership_ids": [partnership_id]}, headers=mine))
+    _ok(http.post(f"/v1/partner-offers/{my_offer}/approve", json={"version": 1}, headers=theirs))
+    notice = {
+        "key": "checkout",
+        "language": "en",
+        "text": "We would like to show you offers from our partner shops. You can withdraw at any time.",
+        "purposes": ["partner_offers"],
+        "partners": "all",
+        "published_at": (now - timedelta(days=1)).isoformat(),
+    }
+    their_notice = _ok(http.post("/v1/consent-notices", json=notice, headers=theirs))["id"]
+    _ok(http.put("/v1/customers/shopper", json={}, headers=theirs))
+    purchase = {
+        "order_id": "seed-order",
+        "ordered_at": (now - timedelta(days=10)).isoformat(),
+        "currency": "GBP",
+        "lines": [{"category_id": "cat_dog_beds", "unit_price_minor": 9000, "channel": "physical"}],
+    }
+    _ok(http.post("/v1/customers/shopper/purchases", json=purchase, headers=theirs))
+    _ok(
+        http.post(
+            "/v1/customers/shopper/consent-events",
+            json={
+                "event_id": "seed-grant",
+                "action": "granted",
+                "purposes": ["partner_offers"],
+                "partner": fuzzed.tenant_id,
+                "notice_id": their_notice,
+                "method": "checkbox",
+                "source": "checkout",
+                "occurred_at": (now - timedelta(seconds=5)).isoformat(),
+            },
+            headers=theirs,
+        )
+    )
+    shown = _ok(
+        http.post("/v1/exchange", json={"customer_external_id": "shopper", "placement": "email"}, headers=theirs)
+    )["offers"]
+    assert shown, "seeding: the exchange showed no offer to the consenting customer"
+    redemption = _ok(
+        http.post(
+            "/v1/redemptions",
+            json={
+                "order_id": "order-1",
+                "order_value": 12000,
+                "currency": "GBP",
+                "impression_id": shown[0]["impression_id"],
+            },
+            headers=mine,
+        )
+    )["id"]
     customers = []
     for n in range(3):
         external_id = f"customer-{n}"
         _ok(http.put(f"/v1/customers/{external_id}", json={"email": f"c{n}@mail.example"}, headers=mine))
         customers.append(external_id)
-    notice = _ok(
+    my_notice = _ok(http.post("/v1/consent-notices", json=notice, headers=mine))["id"]
+    hook = {"url": "https://hooks.example/in", "events": ["offer.*"]}
+    endpoint = _ok(http.post("/v1/webhook-endpoints", json=hook, headers=mine))["id"]
+    # A client the fuzzer may revoke (it authenticates as the owner, through the docs client).
+    client = _ok(http.post("/v1/clients", json={"name": "spare", "scopes": ["offers:read"]}, headers=mine))["id"]
+    upload = _ok(
         http.post(
-            "/v1/consent-notices",
-            json={
-                "key": "checkout",
-                "language": "en",
-                "text": "We would like to show you offers from our partner shops. You can withdraw at any time.",
-                "purposes": ["partner_offers"],
-                "partners": "all",
-                "published_at": (now - timedelta(days=1)).isoformat(),
-            },
-            headers=mine,
-        )
-    )["id"]
-    endpoint = _ok(
-        http.post(
-            "/v1/webhook-endpoints", json={"url": "https://hooks.example/in", "events": ["offer.*"]}, headers=mine
+            "/v1/uploads/customers",
+            content=b'{"external_id": "uploaded-1"}\n',
+            headers={**mine, "Content-Type": "application/x-ndjson"},
         )
     )["id"]
     return {
         "partnership_id": [partnership_id],
         "offer_id": [my_offer, their_offer],
         "external_id": customers,
-        "notice_id": [notice],
+        "notice_id": [my_notice],
         "endpoint_id": [endpoint],
+        "redemption_id": [redemption],
+        "client_id": [client],
+        "job_id": [upload],
         "category_id": ["cat_designer_dog_beds", "cat_pet_supplies"],
     }
 
 
-def staff_owner(engine: Engine, tenant_id: str, email: str, password: str) -> None:
-    """An owner of the fuzzed tenant (every scope), who logs in through the real login page."""
+def staff(engine: Engine, tenant_id: str, email: str, password: str) -> str:
+    """An owner of the fuzzed tenant (every scope), who logs in through the real login page, and a
+    marketer the fuzzer may change or deactivate (never the owner it acts as): the marketer's id."""
     with unit_of_work(engine) as session:
-        session.add(StaffUser(tenant_id=tenant_id, email=email, role=Role.owner, password_hash=_hasher.hash(password)))
+        owner = StaffUser(tenant_id=tenant_id, email=email, role=Role.owner, password_hash=_hasher.hash(password))
+        marketer = StaffUser(tenant_id=tenant_id, email="marketer." + email, role=Role.marketer, password_hash="!")
+        session.add_all([owner, marketer])
+        session.flush()
+        return marketer.id
 
 
 def staff_token(http: httpx.Client, email: str, password: str) -> str:
