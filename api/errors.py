@@ -9,7 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match, Route
+from starlette.routing import Match
 
 from partners import errors
 
@@ -24,6 +24,9 @@ STATUS_OF: dict[type[errors.DomainError], int] = {
     errors.RateLimited: 429,
     errors.Unavailable: 503,
 }
+
+# The methods our routes use, in the order `Allow` lists them.
+ALLOW_CANDIDATES = ("GET", "POST", "PUT", "PATCH", "DELETE")
 
 HTTP_CODES = {
     400: ("bad_request", "Bad request"),
@@ -144,12 +147,11 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 def allowed_methods(request: Request) -> list[str]:
     """Every method some route serves at this path (Starlette names only the first route's)."""
-    methods: set[str] = set()
-    for route in request.app.routes:
-        match, _ = route.matches({**request.scope, "method": "GET"}) if isinstance(route, Route) else (None, None)
-        if match is not None and match != Match.NONE and route.methods:
-            methods |= route.methods
-    return sorted(methods)
+    return [
+        method
+        for method in ALLOW_CANDIDATES
+        if any(route.matches({**request.scope, "method": method})[0] == Match.FULL for route in request.app.routes)
+    ]
 
 
 def _default_detail(request: Request, code: str) -> str:
