@@ -23,10 +23,11 @@ BURST = 3
 
 
 def limited(settings: Settings, **overrides: object) -> Settings:
+    # One token a minute: however slow the machine, nothing refills while a test runs.
     values: dict[str, object] = {
-        "rate_limit_per_minute": 60,
+        "rate_limit_per_minute": 1,
         "rate_limit_burst": BURST,
-        "public_rate_limit_per_minute": 60,
+        "public_rate_limit_per_minute": 1,
         "public_rate_limit_burst": BURST,
     }
     values.update(overrides)
@@ -44,7 +45,7 @@ def assert_rate_limited(response: object) -> int:
     assert response.headers["content-type"] == "application/problem+json"  # type: ignore[attr-defined]
     assert response.json()["code"] == "rate_limited"  # type: ignore[attr-defined]
     retry_after = int(response.headers["retry-after"])  # type: ignore[attr-defined]
-    assert 1 <= retry_after <= 60
+    assert 1 <= retry_after <= 60  # one token a minute
     return retry_after
 
 
@@ -54,7 +55,7 @@ def test_a_client_over_its_burst_gets_429_with_retry_after(
     token = token_for()
     answers = [limited_client.get("/v1/tenant", headers=bearer(token)).status_code for _ in range(BURST)]
     assert answers == [200] * BURST
-    assert assert_rate_limited(limited_client.get("/v1/tenant", headers=bearer(token))) == 1  # 1 token a second
+    assert assert_rate_limited(limited_client.get("/v1/tenant", headers=bearer(token))) > 30  # a minute's refill
 
 
 def test_each_client_has_its_own_bucket(
