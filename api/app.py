@@ -11,9 +11,10 @@ from fastapi.middleware.cors import CORSMiddleware
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
-from api import errors
+from api import errors, openapi
 from api.auth.keys import KeyRing
 from api.middleware import BodySizeLimitMiddleware, RequestIdMiddleware, SecurityHeadersMiddleware
+from api.ratelimit import PublicRateLimitMiddleware, RateLimiter
 from api.routes import ROUTERS
 from partners.clients import DOCS_CLIENT_ID
 from partners.db import make_engine
@@ -61,14 +62,16 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.settings = settings
     app.state.engine = engine
     app.state.keyring = KeyRing(settings)
+    app.state.rate_limiter = RateLimiter.from_settings(settings)
     errors.install(app)
+    openapi.install(app)
     for router in ROUTERS:
         app.include_router(router)
 
     def body_limit(path: str) -> int:
         return settings.max_upload_bytes if path.startswith(UPLOAD_PREFIX) else settings.max_body_bytes
 
-    app.add_middleware(SecurityHeadersMiddleware, hsts=settings.is_production)
+    app.add_middleware(PublicRateLimitMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, limit_for=body_limit)
     if settings.cors_origins:
         app.add_middleware(
@@ -76,6 +79,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
             allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"],
+            expose_headers=["Retry-After", "X-Request-ID", "Idempotent-Replayed", "Location"],
         )
     app.add_middleware(RequestIdMiddleware)
+    # Outermost, so that every answer carries them: 413s and 500s from the middleware above too.
+    app.add_middleware(SecurityHeadersMiddleware, hsts=settings.is_production)
     return app

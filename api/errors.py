@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from partners import errors
 
@@ -23,6 +24,9 @@ STATUS_OF: dict[type[errors.DomainError], int] = {
     errors.RateLimited: 429,
     errors.Unavailable: 503,
 }
+
+# The methods our routes use, in the order `Allow` lists them.
+ALLOW_CANDIDATES = ("GET", "POST", "PUT", "PATCH", "DELETE")
 
 HTTP_CODES = {
     400: ("bad_request", "Bad request"),
@@ -133,8 +137,21 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code, title = HTTP_CODES.get(exc.status_code, ("http_error", "HTTP error"))
-    detail = exc.detail if isinstance(exc.detail, str) and exc.detail != title else _default_detail(request, code)
-    return problem(request, exc.status_code, code, title, detail, headers=dict(exc.headers or {}))
+    generic = not isinstance(exc.detail, str) or exc.detail.lower() == title.lower()
+    detail = _default_detail(request, code) if generic else str(exc.detail)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = ", ".join(allowed_methods(request))
+    return problem(request, exc.status_code, code, title, detail, headers=headers)
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this path (Starlette names only the first route's)."""
+    return [
+        method
+        for method in ALLOW_CANDIDATES
+        if any(route.matches({**request.scope, "method": method})[0] == Match.FULL for route in request.app.routes)
+    ]
 
 
 def _default_detail(request: Request, code: str) -> str:

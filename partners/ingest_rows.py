@@ -129,7 +129,10 @@ def csv_header(line: int, raw: bytes, required: Sequence[str], optional: Sequenc
     text = decode_line(line, raw)
     if isinstance(text, RowError):
         return text
-    columns = [name.strip() for name in next(csv.reader([text]), [])]
+    try:
+        columns = [name.strip() for name in next(csv.reader([text]), [])]
+    except csv.Error as exc:  # a bare carriage return inside the line, say
+        return RowError(line, None, f"Not valid CSV: {exc}.")
     missing = [name for name in required if name not in columns]
     if missing:
         return RowError(line, missing[0], f"The first line must be a header naming the columns {', '.join(required)}.")

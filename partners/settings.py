@@ -51,6 +51,14 @@ class Settings(BaseSettings):
     signing_key_rotation_days: Annotated[int, Field(ge=1)] = 30
     login_attempts_per_minute: Annotated[int, Field(ge=1)] = 5
     cors_origins: list[str] = []
+    # Token buckets per authenticated caller (tenant and API client or staff member), and per client
+    # address for unauthenticated sign-up and token requests: N a minute, bursts of up to `burst`.
+    rate_limit_per_minute: Annotated[int, Field(ge=1)] = 1200
+    rate_limit_burst: Annotated[int, Field(ge=1)] = 200
+    public_rate_limit_per_minute: Annotated[int, Field(ge=1)] = 120
+    public_rate_limit_burst: Annotated[int, Field(ge=1)] = 30
+    # Share the buckets between API replicas (redis://host:6379/0); unset: each process counts alone.
+    redis_url: str | None = None
     # Outbound calls to partners' URLs (webhooks): networks exempt from the public-address guard,
     # for tests and local demos only, e.g. ["127.0.0.0/8"] (partners.egress).
     egress_allowlist: list[IPvAnyNetwork] = []

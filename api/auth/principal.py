@@ -11,6 +11,7 @@ from fastapi import Depends, Request, Security
 from fastapi.openapi.models import OAuthFlowAuthorizationCode, OAuthFlowClientCredentials, OAuthFlows
 from fastapi.security import OAuth2, SecurityScopes
 
+from api import ratelimit
 from api.auth import protector
 from api.auth.keys import KeyRing
 from api.deps import SessionDep, SettingsDep
@@ -93,6 +94,7 @@ def current_principal(
         ) from exc
     principal = Principal(claims.tenant_id, claims.client_id, claims.user_id, claims.scopes, claims.family_id)
     request.state.principal = principal
+    ratelimit.check_caller(request, principal.tenant_id, principal.caller_id)
     return principal
 
 

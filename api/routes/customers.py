@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool
 
 from api.auth.principal import CustomersWrite
 from api.deps import SessionDep, SettingsDep
@@ -24,7 +24,7 @@ class CustomerIn(BaseModel):
     email: str | None = Field(
         default=None, max_length=320, description="Normalized, then kept only as a keyed hash (unless store_email)"
     )
-    store_email: bool = Field(default=False, description="Also keep the address, encrypted, for your own use")
+    store_email: StrictBool = Field(default=False, description="Also keep the address, encrypted, for your own use")
 
 
 class LineIn(BaseModel):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from api.auth.principal import ExchangeRead
 from api.deps import SessionDep, SettingsDep
@@ -23,8 +23,8 @@ class ExchangeIn(BaseModel):
     limit: int = Field(default=3, ge=1, le=exchange.MAX_OFFERS)
     cart_categories: list[str] = Field(default_factory=list, max_length=50, description="Taxonomy ids in the order")
     region: str | None = Field(default=None, pattern=r"^[A-Z]{2}$", description="The customer's country, if known")
-    one_per_partner: bool = True
-    dry_run: bool = Field(default=False, description="Answer without recording impressions or reserving codes")
+    one_per_partner: StrictBool = True
+    dry_run: StrictBool = Field(default=False, description="Answer without recording impressions or reserving codes")
 
 
 class PartnerOut(BaseModel):

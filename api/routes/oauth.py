@@ -29,9 +29,31 @@ FORM = {"application/x-www-form-urlencoded": {"schema": {"type": "object"}}}
 OAUTH_ERROR = {"description": "RFC 6749 error", "content": {"application/json": {}}}
 
 
+class _NonAsciiParameter(Exception):
+    """An OAuth parameter outside printable ASCII (RFC 6749 Appendix A): authlib cannot even word the error."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"The parameter '{name}' must be printable ASCII.")
+
+
+def _printable_ascii(value: object) -> bool:
+    return isinstance(value, str) and all(" " <= ch <= "~" for ch in value)
+
+
 async def _oauth_request(request: Request) -> StarletteOAuth2Request:
     form = await request.form() if request.method == "POST" else None
+    for name, value in [*request.query_params.multi_items(), *(form.multi_items() if form else [])]:
+        if not _printable_ascii(value):
+            raise _NonAsciiParameter(name if _printable_ascii(name) else "?")
     return StarletteOAuth2Request(request.method, str(request.url), request.headers, request.query_params, form)
+
+
+def _invalid_request(exc: _NonAsciiParameter) -> JSONResponse:
+    return JSONResponse(
+        {"error": "invalid_request", "error_description": str(exc)},
+        status_code=400,
+        headers={"Cache-Control": "no-store"},
+    )
 
 
 def _error_page(status: int, message: str) -> HTMLResponse:
@@ -49,14 +71,43 @@ def _with_issuer(response: Response, settings: Settings) -> Response:
     return response
 
 
+def _query(name: str, description: str, *, required: bool = True, **schema: Any) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": required,
+        "description": description,
+        "schema": {"type": "string", **schema},
+    }
+
+
+AUTHORIZE_PARAMETERS = [
+    _query("response_type", "Always `code`", enum=["code"]),
+    _query("client_id", "The client asking, such as `partnerloop-docs`", minLength=1),
+    _query("redirect_uri", "One of the client's registered redirect URIs", minLength=1),
+    _query("code_challenge", "BASE64URL(SHA-256(code_verifier)), 43 characters", pattern="^[A-Za-z0-9_-]{43}$"),
+    _query("code_challenge_method", "Always `S256`", enum=["S256"]),
+    _query("scope", "Space-separated scopes; default: all the staff member's role allows", required=False),
+    _query("state", "Returned unchanged to the client", required=False),
+]
+
+
 @router.get(
     "/oauth/authorize",
     summary="Authorization endpoint (code + PKCE S256)",
     response_class=HTMLResponse,
-    responses={302: {"description": "Back to the client, or to the login page"}, 400: {"description": "Error page"}},
+    responses={
+        302: {"description": "Back to the client, or to the login page"},
+        400: {"description": "Error page", "content": {"text/html": {"schema": {"type": "string"}}}},
+    },
+    # authlib reads the query itself; the document still says what it must carry (RFC 6749 §4.1.1, RFC 7636).
+    openapi_extra={"parameters": AUTHORIZE_PARAMETERS},
 )
 async def authorize(request: Request, session: SessionDep, settings: SettingsDep, keyring: KeyRingDep) -> Response:
-    oauth_request = await _oauth_request(request)
+    try:
+        oauth_request = await _oauth_request(request)
+    except _NonAsciiParameter as exc:
+        return _error_page(400, str(exc))
     server = Server(session, settings, keyring)
     try:
         grant = await run_in_threadpool(server.get_consent_grant, oauth_request, None)
@@ -85,7 +136,10 @@ async def authorize(request: Request, session: SessionDep, settings: SettingsDep
     responses={400: OAUTH_ERROR, 401: OAUTH_ERROR},
 )
 async def token(request: Request, session: SessionDep, settings: SettingsDep, keyring: KeyRingDep) -> Response:
-    oauth_request = await _oauth_request(request)
+    try:
+        oauth_request = await _oauth_request(request)
+    except _NonAsciiParameter as exc:
+        return _invalid_request(exc)
     server = Server(session, settings, keyring)
     response: Response = await run_in_threadpool(server.create_token_response, oauth_request)
     return response
@@ -98,7 +152,10 @@ async def token(request: Request, session: SessionDep, settings: SettingsDep, ke
     responses={400: OAUTH_ERROR, 401: OAUTH_ERROR},
 )
 async def revoke(request: Request, session: SessionDep, settings: SettingsDep, keyring: KeyRingDep) -> Response:
-    oauth_request = await _oauth_request(request)
+    try:
+        oauth_request = await _oauth_request(request)
+    except _NonAsciiParameter as exc:
+        return _invalid_request(exc)
     server = Server(session, settings, keyring)
     response: Response = await run_in_threadpool(server.create_endpoint_response, "revocation", oauth_request)
     return response
@@ -111,7 +168,10 @@ async def revoke(request: Request, session: SessionDep, settings: SettingsDep, k
     responses={400: OAUTH_ERROR, 401: OAUTH_ERROR},
 )
 async def introspect(request: Request, session: SessionDep, settings: SettingsDep, keyring: KeyRingDep) -> Response:
-    oauth_request = await _oauth_request(request)
+    try:
+        oauth_request = await _oauth_request(request)
+    except _NonAsciiParameter as exc:
+        return _invalid_request(exc)
     server = Server(session, settings, keyring)
     response: Response = await run_in_threadpool(server.create_endpoint_response, "introspection", oauth_request)
     return response

@@ -17,10 +17,22 @@ from partners.offer_rules import Approval, Budget, CustomerType, OfferKind
 _REQUIRED = ("title", "description", "landing_url", "kind", "currency", "starts_at", "targeting", "budget", "codes")
 
 
+def _omit_but_never_null(schema: dict[str, Any]) -> None:
+    # Python needs None for "not sent"; the document must not offer null, which the validator refuses.
+    for name in _REQUIRED:
+        prop = schema["properties"][name]
+        prop.pop("default", None)
+        options = [option for option in prop.pop("anyOf", []) if option.get("type") != "null"]
+        if len(options) == 1:
+            prop.update(options[0])
+        elif options:
+            prop["anyOf"] = options
+
+
 class OfferPatch(BaseModel):
     """Only the fields sent change; `targeting`, `budget` and `codes` are replaced as a whole."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_omit_but_never_null)
     title: str | None = Field(default=None, min_length=1, max_length=200)
     description: str | None = Field(default=None, max_length=2000)
     landing_url: str | None = Field(default=None, min_length=1, max_length=2000)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from api.auth.principal import PartnershipsWrite, PartnersRead, Principal
 from api.deps import SessionDep, SettingsDep
@@ -31,7 +31,9 @@ class TermsIn(BaseModel):
     commission_percent: float = Field(description="Commission on redeemed order value, 0–100")
     attribution_window_days: int = Field(description="Days after an impression a redemption counts (1–90)")
     reciprocity_target: float = Field(default=1.0, description="Target ratio of impressions given to received")
-    contact_sharing: bool = Field(default=False, description="Whether customer contact details may ever be shared")
+    contact_sharing: StrictBool = Field(
+        default=False, description="Whether customer contact details may ever be shared"
+    )
     agreement_text: str = Field(min_length=1, max_length=20_000, description="The data-sharing agreement")
 
     def domain(self) -> terms_store.TermsInput:
@@ -242,6 +244,7 @@ class OverlapOut(BaseModel):
 @router.get(
     "/partnerships/{partnership_id}/overlap",
     summary="Audience overlap estimate (consenting customers only; suppressed below a minimum)",
+    responses={409: {"description": "The partnership is not active"}},
 )
 def audience_overlap(
     partnership_id: str, caller: PartnersRead, session: SessionDep, settings: SettingsDep

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from api.auth.principal import ProfileRead, ProfileWrite
 from api.deps import SessionDep
@@ -30,8 +30,8 @@ class ProfileIn(BaseModel):
     blocked_categories: list[str] = Field(
         default_factory=list, max_length=200, description="Categories never promoted to or by this shop"
     )
-    discoverable: bool = True
-    overlap_opt_in: bool = Field(default=False, description="Allow audience-overlap estimates with partners")
+    discoverable: StrictBool = True
+    overlap_opt_in: StrictBool = Field(default=False, description="Allow audience-overlap estimates with partners")
 
 
 class ProfileOut(ProfileIn):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from api.auth.principal import StaffRead, StaffWrite
 from api.deps import SessionDep
@@ -41,7 +41,7 @@ class AcceptIn(BaseModel):
 class StaffChangeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     role: Role
-    active: bool | None = Field(default=None, description="Omit to leave as is; false deactivates")
+    active: StrictBool | None = Field(default=None, description="Omit to leave as is; false deactivates")
 
 
 @router.get("/staff", summary="The organization's staff")

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool
 
 from api.auth.principal import WebhooksWrite
 from api.deps import SessionDep, SettingsDep
@@ -39,7 +39,7 @@ class EndpointPatch(BaseModel):
     url: str | None = Field(default=None, min_length=1, max_length=2000)
     events: EventPatterns | None = None
     description: str | None = Field(default=None, max_length=500)
-    enabled: bool | None = Field(default=None, description="false stops deliveries; true resumes them")
+    enabled: StrictBool | None = Field(default=None, description="false stops deliveries; true resumes them")
 
 
 class EndpointOut(BaseModel):

@@ -219,7 +219,16 @@ SHARED: dict[str, Factory] = {
 # external id makes B's own object, so a 2xx is fine here; showing anything of A's is not.
 UPSERTS = {"PUT /v1/customers/{external_id}", "PUT /v1/offers/by-external-id/{external_id}"}
 # Required query parameters of GET routes without path parameters.
-QUERY_VALUES: dict[str, str] = {"q": "bed", "partnership_id": "ptn_01m8walkerwalkerwalkerwalk"}
+QUERY_VALUES: dict[str, str] = {
+    "q": "bed",
+    "partnership_id": "ptn_01m8walkerwalkerwalkerwalk",
+    # /oauth/authorize (public): a well-formed request of the docs client.
+    "response_type": "code",
+    "client_id": "partnerloop-docs",
+    "redirect_uri": "http://testserver/docs/oauth2-redirect",
+    "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+    "code_challenge_method": "S256",
+}
 # Request bodies the schema-driven generator cannot make acceptable, by "METHOD /path".
 # Prefer bodies that would succeed if the object were the caller's: then a leak shows as a 2xx.
 BODIES: dict[str, Callable[[World], dict[str, Any]]] = {

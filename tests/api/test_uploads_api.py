@@ -164,3 +164,13 @@ def test_progress_is_committed_batch_by_batch(engine: Any, make_tenant: Callable
     job = anyio.run(run)
     assert job.rows_ok == 3 * ingest_jobs.BATCH_SIZE
     assert seen[0][0] == "running" and seen[-1][1] >= ingest_jobs.BATCH_SIZE
+
+
+def test_a_csv_header_the_csv_module_cannot_read_is_refused_not_a_crash(
+    client: TestClient, shop: tuple[Tenant, dict[str, str]]
+) -> None:
+    # Found by the fuzzer (tests/fuzz): a bare carriage return inside the header line was a 500.
+    response = client.post("/v1/uploads/customers", content=b"external_id\rs5\n", headers={**shop[1], **CSV})
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "Not valid CSV" in response.json()["detail"]
