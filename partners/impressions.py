@@ -89,15 +89,20 @@ class RecentCounts:
     last_30_days: int
 
 
+# The rolling windows of the frequency caps.
+WEEK = timedelta(days=7)
+MONTH = timedelta(days=30)
+
+
 def recent_counts(session: Session, host_tenant_id: str, customer_id: str, now: datetime) -> RecentCounts:
     """Partner offers this customer was shown by the host (all partners) in rolling windows."""
     table = Impression.__table__  # type: ignore[attr-defined]
-    week = now - timedelta(days=7)
+    week = now - WEEK
     row = session.execute(
         select(func.count(), func.count().filter(table.c.created_at > week)).where(
             table.c.tenant_id == host_tenant_id,
             table.c.customer_id == customer_id,
-            table.c.created_at > now - timedelta(days=30),
+            table.c.created_at > now - MONTH,
         )
     ).one()
     return RecentCounts(last_7_days=int(row[1]), last_30_days=int(row[0]))
