@@ -16,8 +16,9 @@ import hmac
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, func, literal, select
+from sqlalchemy import ColumnElement, ScalarSelect, Select, Table, and_, bindparam, func, literal, select
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
@@ -100,12 +101,12 @@ def customer_ref(key: bytes, host_tenant_id: str, customer_id: str) -> str:
 
 
 def _customer_query() -> Select[tuple[object, ...]]:
-    customer = Customer.__table__  # type: ignore[attr-defined]
-    profile = interests.CustomerProfile.__table__  # type: ignore[attr-defined]
-    interest = interests.CustomerInterest.__table__  # type: ignore[attr-defined]
-    shown = impressions.Impression.__table__  # type: ignore[attr-defined]
+    customer: Table = Customer.__table__  # type: ignore[attr-defined]
+    profile: Table = interests.CustomerProfile.__table__  # type: ignore[attr-defined]
+    interest: Table = interests.CustomerInterest.__table__  # type: ignore[attr-defined]
+    shown: Table = impressions.Impression.__table__  # type: ignore[attr-defined]
 
-    def shown_since(name: str) -> object:
+    def shown_since(name: str) -> ScalarSelect[int]:
         return (
             select(func.count())
             .where(
@@ -136,7 +137,8 @@ def _customer_query() -> Select[tuple[object, ...]]:
         )
         .select_from(
             customer.outerjoin(profile, and_(*same_customer)).outerjoin(
-                interest, and_(interest.c.tenant_id == profile.c.tenant_id, interest.c.customer_id == profile.c.customer_id)
+                interest,
+                and_(interest.c.tenant_id == profile.c.tenant_id, interest.c.customer_id == profile.c.customer_id),
             )
         )
         .where(customer.c.tenant_id == bindparam("host"), customer.c.external_id == bindparam("external_id"))
@@ -152,12 +154,12 @@ def _serving_query() -> Select[tuple[object, ...]]:
     state = ConsentState.__table__  # type: ignore[attr-defined]
     named, every = aliased(state, name="named_consent"), aliased(state, name="all_consent")
 
-    def consent(alias: object, partner: object) -> object:
+    def consent(alias: Any, partner: Any) -> ColumnElement[bool]:
         return and_(
-            alias.c.tenant_id == live.c.tenant_id,  # type: ignore[attr-defined]
-            alias.c.customer_id == bindparam("customer"),  # type: ignore[attr-defined]
-            alias.c.purpose == str(Purpose.partner_offers),  # type: ignore[attr-defined]
-            alias.c.partner == partner,  # type: ignore[attr-defined]
+            alias.c.tenant_id == live.c.tenant_id,
+            alias.c.customer_id == bindparam("customer"),
+            alias.c.purpose == str(Purpose.partner_offers),
+            alias.c.partner == partner,
         )
 
     query = live_offers.LIVE_QUERY  # the live rows of the host in their window, active partnerships only
