@@ -217,9 +217,10 @@ def start_server(args: argparse.Namespace, log_path: Path) -> subprocess.Popen[b
         PARTNERLOOP_ENVIRONMENT="production",
         PARTNERLOOP_DATABASE_URL=args.database_url,
         PARTNERLOOP_BASE_URL=ISSUER,
-        PARTNERLOOP_SECRET_KEY=secrets.token_urlsafe(48),
-        PARTNERLOOP_ENCRYPTION_KEY=secrets.token_urlsafe(48),
-        PARTNERLOOP_IDENTITY_HASH_KEY=secrets.token_urlsafe(48),
+        # Fixed for the bench database: signing keys are stored encrypted under ENCRYPTION_KEY.
+        PARTNERLOOP_SECRET_KEY="bench-secret-key-" + "s" * 40,
+        PARTNERLOOP_ENCRYPTION_KEY="bench-encryption-key-" + "e" * 40,
+        PARTNERLOOP_IDENTITY_HASH_KEY="bench-identity-hash-key-" + "i" * 40,
     )
     partnerloop = shutil.which("partnerloop", path=str(Path(sys.executable).parent)) or "partnerloop"
     command = [partnerloop, "serve", "--host", "127.0.0.1", "--port", str(args.port), "--workers", str(args.workers)]

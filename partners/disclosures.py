@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import ForeignKeyConstraint, Table, func
+from sqlalchemy import ForeignKeyConstraint, Insert, Table, func
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -57,7 +57,14 @@ def record_disclosure(
 def record_disclosures(
     session: Session, tenant_id: str, customer_id: str, partner_tenant_ids: Sequence[str], at: datetime
 ) -> None:
-    """`record_disclosure` for several partners in one statement (the exchange's hot path): an upsert."""
+    """`record_disclosure` for several partners in one statement (an upsert)."""
+    session.execute(disclosures_statement(session, tenant_id, customer_id, partner_tenant_ids, at))
+
+
+def disclosures_statement(
+    session: Session, tenant_id: str, customer_id: str, partner_tenant_ids: Sequence[str], at: datetime
+) -> Insert:
+    """The upsert `record_disclosures` runs, for a caller that writes more in the same round trip."""
     table: Table = Disclosure.__table__  # type: ignore[attr-defined]
     dialect = session.get_bind().dialect.name
     insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
@@ -68,11 +75,9 @@ def record_disclosures(
         for p in sorted(set(partner_tenant_ids))
     ]
     statement = insert(table).values(rows)
-    session.execute(
-        statement.on_conflict_do_update(
-            index_elements=[table.c.tenant_id, table.c.customer_id, table.c.partner_tenant_id],
-            set_={"last_at": latest(table.c.last_at, statement.excluded.last_at)},
-        )
+    return statement.on_conflict_do_update(
+        index_elements=[table.c.tenant_id, table.c.customer_id, table.c.partner_tenant_id],
+        set_={"last_at": latest(table.c.last_at, statement.excluded.last_at)},
     )
 
 

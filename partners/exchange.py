@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -26,7 +27,7 @@ from partners import codes, disclosures, impressions, interests, live_offers, ra
 from partners.consent_ledger import ConsentState
 from partners.consent_rules import ALL_PARTNERS, Purpose, granted_for_partner
 from partners.customers import Customer
-from partners.db import UTCDateTime
+from partners.db import UTCDateTime, execute_together
 from partners.ids import new_id
 from partners.live_offers import LiveOfferRow
 from partners.partnerships import Partnership
@@ -350,10 +351,8 @@ def answer(
                     entry.score,
                 )
             )
-    if disclosed:
-        disclosures.record_disclosures(session, host_tenant_id, customer.id, disclosed, now)
     result.decisions["shown"] = len(result.offers)
-    _record(session, host_tenant_id, request, customer.id, result, shown, now)
+    _record(session, host_tenant_id, request, customer.id, result, shown, now, disclosed)
     return result
 
 
@@ -375,11 +374,11 @@ def _record(
     result: ExchangeResult,
     shown: list[impressions.Shown],
     now: datetime,
+    disclosed: Sequence[str] = (),
 ) -> None:
     if request.dry_run or result.answer_id is None:
         return
-    impressions.record(
-        session,
+    statements = impressions.record_statements(
         host_tenant_id=host_tenant_id,
         answer_id=result.answer_id,
         customer_id=customer_id,
@@ -388,3 +387,7 @@ def _record(
         decisions=result.decisions,
         now=now,
     )
+    if disclosed and customer_id is not None:
+        statements.append(disclosures.disclosures_statement(session, host_tenant_id, customer_id, disclosed, now))
+    # One round trip on PostgreSQL for the answer, both sides' impressions and the disclosures.
+    execute_together(session, statements)

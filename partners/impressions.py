@@ -10,10 +10,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import JSON, Index, func, insert, select
+from sqlalchemy import JSON, Index, Insert, func, insert, select
 from sqlmodel import Field, Session, SQLModel, col
 
-from partners.db import UTCDateTime
+from partners.db import UTCDateTime, execute_together
 
 
 class ExchangeAnswer(SQLModel, table=True):
@@ -120,22 +120,43 @@ def record(
     now: datetime,
 ) -> None:
     """Store the answer and its impressions on both sides, in the caller's transaction (Core inserts)."""
-    session.execute(
-        insert(ExchangeAnswer.__table__),  # type: ignore[attr-defined]
-        [
-            {
-                "tenant_id": host_tenant_id,
-                "id": answer_id,
-                "customer_id": customer_id,
-                "placement": placement,
-                "shown": len(shown),
-                "decisions": decisions,
-                "created_at": now,
-            }
-        ],
+    execute_together(
+        session,
+        record_statements(
+            host_tenant_id=host_tenant_id,
+            answer_id=answer_id,
+            customer_id=customer_id,
+            placement=placement,
+            shown=shown,
+            decisions=decisions,
+            now=now,
+        ),
     )
+
+
+def record_statements(
+    *,
+    host_tenant_id: str,
+    answer_id: str,
+    customer_id: str | None,
+    placement: str,
+    shown: Sequence[Shown],
+    decisions: dict[str, int],
+    now: datetime,
+) -> list[Insert]:
+    """The inserts `record` runs, for a caller that writes more in the same round trip."""
+    answer = {
+        "tenant_id": host_tenant_id,
+        "id": answer_id,
+        "customer_id": customer_id,
+        "placement": placement,
+        "shown": len(shown),
+        "decisions": decisions,
+        "created_at": now,
+    }
+    statements = [insert(ExchangeAnswer.__table__).values([answer])]  # type: ignore[attr-defined]
     if not shown or customer_id is None:
-        return
+        return statements
     common = [
         {
             "id": s.impression_id,
@@ -148,28 +169,25 @@ def record(
         }
         for s in shown
     ]
-    session.execute(
-        insert(Impression.__table__),  # type: ignore[attr-defined]
-        [
-            dict(
-                c,
-                tenant_id=host_tenant_id,
-                answer_id=answer_id,
-                customer_id=customer_id,
-                offering_tenant_id=s.offering_tenant_id,
-                rank=s.rank,
-                score=s.score,
-            )
-            for c, s in zip(common, shown, strict=True)
-        ],
-    )
-    session.execute(
-        insert(ReceivedImpression.__table__),  # type: ignore[attr-defined]
-        [
-            dict(c, tenant_id=s.offering_tenant_id, host_tenant_id=host_tenant_id)
-            for c, s in zip(common, shown, strict=True)
-        ],
-    )
+    host_rows = [
+        dict(
+            c,
+            tenant_id=host_tenant_id,
+            answer_id=answer_id,
+            customer_id=customer_id,
+            offering_tenant_id=s.offering_tenant_id,
+            rank=s.rank,
+            score=s.score,
+        )
+        for c, s in zip(common, shown, strict=True)
+    ]
+    partner_rows = [
+        dict(c, tenant_id=s.offering_tenant_id, host_tenant_id=host_tenant_id)
+        for c, s in zip(common, shown, strict=True)
+    ]
+    statements.append(insert(Impression.__table__).values(host_rows))  # type: ignore[attr-defined]
+    statements.append(insert(ReceivedImpression.__table__).values(partner_rows))  # type: ignore[attr-defined]
+    return statements
 
 
 def for_customer(session: Session, host_tenant_id: str, customer_id: str) -> Sequence[Impression]:
