@@ -388,6 +388,6 @@ def _record(
         now=now,
     )
     if disclosed and customer_id is not None:
-        statements.append(disclosures.disclosures_statement(session, host_tenant_id, customer_id, disclosed, now))
+        statements.append(disclosures.disclosures_write(session, host_tenant_id, customer_id, disclosed, now))
     # One round trip on PostgreSQL for the answer, both sides' impressions and the disclosures.
     execute_together(session, statements)

@@ -10,10 +10,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import JSON, Index, Insert, func, insert, select
+from sqlalchemy import JSON, Index, Table, func, select
 from sqlmodel import Field, Session, SQLModel, col
 
-from partners.db import UTCDateTime, execute_together
+from partners.db import UTCDateTime, Write, execute_together, multirow_insert, multirow_params
 
 
 class ExchangeAnswer(SQLModel, table=True):
@@ -134,6 +134,12 @@ def record(
     )
 
 
+_ANSWER_COLUMNS = ("tenant_id", "id", "customer_id", "placement", "shown", "decisions", "created_at")
+_COMMON_COLUMNS = ("id", "partnership_id", "offer_id", "offer_version", "placement", "code", "created_at")
+_HOST_COLUMNS = (*_COMMON_COLUMNS, "tenant_id", "answer_id", "customer_id", "offering_tenant_id", "rank", "score")
+_PARTNER_COLUMNS = (*_COMMON_COLUMNS, "tenant_id", "host_tenant_id")
+
+
 def record_statements(
     *,
     host_tenant_id: str,
@@ -143,7 +149,7 @@ def record_statements(
     shown: Sequence[Shown],
     decisions: dict[str, int],
     now: datetime,
-) -> list[Insert]:
+) -> list[Write]:
     """The inserts `record` runs, for a caller that writes more in the same round trip."""
     answer = {
         "tenant_id": host_tenant_id,
@@ -154,9 +160,12 @@ def record_statements(
         "decisions": decisions,
         "created_at": now,
     }
-    statements = [insert(ExchangeAnswer.__table__).values([answer])]  # type: ignore[attr-defined]
+    answers: Table = ExchangeAnswer.__table__  # type: ignore[attr-defined]
+    writes = [
+        (multirow_insert(answers, _ANSWER_COLUMNS, 1, "a"), multirow_params(_ANSWER_COLUMNS, [answer], "a")),
+    ]
     if not shown or customer_id is None:
-        return statements
+        return writes
     common = [
         {
             "id": s.impression_id,
@@ -185,9 +194,18 @@ def record_statements(
         dict(c, tenant_id=s.offering_tenant_id, host_tenant_id=host_tenant_id)
         for c, s in zip(common, shown, strict=True)
     ]
-    statements.append(insert(Impression.__table__).values(host_rows))  # type: ignore[attr-defined]
-    statements.append(insert(ReceivedImpression.__table__).values(partner_rows))  # type: ignore[attr-defined]
-    return statements
+    host: Table = Impression.__table__  # type: ignore[attr-defined]
+    partner: Table = ReceivedImpression.__table__  # type: ignore[attr-defined]
+    writes.append(
+        (multirow_insert(host, _HOST_COLUMNS, len(shown), "h"), multirow_params(_HOST_COLUMNS, host_rows, "h"))
+    )
+    writes.append(
+        (
+            multirow_insert(partner, _PARTNER_COLUMNS, len(shown), "r"),
+            multirow_params(_PARTNER_COLUMNS, partner_rows, "r"),
+        )
+    )
+    return writes
 
 
 def for_customer(session: Session, host_tenant_id: str, customer_id: str) -> Sequence[Impression]:
