@@ -169,7 +169,8 @@ def _serving_query() -> Select[tuple[object, ...]]:
             terms.c.cap_per_7_days,
             terms.c.cap_per_30_days,
             terms.c.reciprocity_target,
-            profile.c.display_name,
+            # A lookup by primary key per row (a join let the planner hash all partners' profiles).
+            select(profile.c.display_name).where(profile.c.tenant_id == live.c.offering_tenant_id).scalar_subquery(),
             named.c.status,
             every.c.status,
         )
@@ -181,7 +182,6 @@ def _serving_query() -> Select[tuple[object, ...]]:
                 terms.c.version == partnership.c.agreed_version,
             ),
         )
-        .outerjoin(profile, profile.c.tenant_id == live.c.offering_tenant_id)
         .outerjoin(named, consent(named, live.c.offering_tenant_id))
         .outerjoin(every, consent(every, literal(ALL_PARTNERS)))
     )
