@@ -190,6 +190,7 @@ def lua_exchange(path: Path, tokens: dict[str, str], pairs: list[tuple[str, str]
 
 
 def run_wrk(name: str, script: Path, base: str, connections: int, duration: int, threads: int) -> Result:
+    threads = min(threads, connections)  # wrk needs a connection per thread
     command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--timeout", "10s", "-s", str(script), base]
     done = subprocess.run(command, capture_output=True, text=True, check=True)  # noqa: S603
     if done.stderr.strip():
@@ -306,19 +307,25 @@ def main() -> None:
 
 def report(args: argparse.Namespace, results: list[Result]) -> None:
     load = os.getloadavg()
-    print(f"\n{os.cpu_count()} cores, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; "
-          f"{args.workers} uvicorn workers; wrk -t{args.threads}, {args.duration} s per line"
-          + ("; Idempotency-Key on every call" if args.idempotency_keys else ""))
-    print(f"{'endpoint':<27} {'conns':>5} {'req/s':>8} {'p50 ms':>7} {'p90 ms':>7} {'p99 ms':>7} {'max ms':>7} "
-          f"{'non-200':>7} {'shown':>6} {'x no-op':>7}")
+    print(
+        f"\n{os.cpu_count()} cores, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; "
+        f"{args.workers} uvicorn workers; wrk -t{args.threads}, {args.duration} s per line"
+        + ("; Idempotency-Key on every call" if args.idempotency_keys else "")
+    )
+    print(
+        f"{'endpoint':<27} {'conns':>5} {'req/s':>8} {'p50 ms':>7} {'p90 ms':>7} {'p99 ms':>7} {'max ms':>7} "
+        f"{'non-200':>7} {'shown':>6} {'x no-op':>7}"
+    )
     noop: dict[int, float] = {}
     for r in results:
         if r.name == "GET /healthz":
             noop[r.connections] = r.rps
         ratio = r.rps / noop[r.connections] if r.connections in noop else 0.0
         shown = f"{r.shown_share:.0%}" if r.shown_share is not None else "-"
-        print(f"{r.name:<27} {r.connections:>5} {r.rps:>8,.0f} {r.p50:>7.1f} {r.p90:>7.1f} {r.p99:>7.1f} "
-              f"{r.max:>7.1f} {r.non200 + r.socket_errors:>7} {shown:>6} {ratio:>7.2f}")
+        print(
+            f"{r.name:<27} {r.connections:>5} {r.rps:>8,.0f} {r.p50:>7.1f} {r.p90:>7.1f} {r.p99:>7.1f} "
+            f"{r.max:>7.1f} {r.non200 + r.socket_errors:>7} {shown:>6} {ratio:>7.2f}"
+        )
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ import random
 import re
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -143,7 +143,7 @@ def _offer_content(rng: random.Random, leaves: Sequence[str], number: int, now: 
     band = rng.random() < 0.3
     low = rng.choice((1000, 2000, 4000))
     return OfferContent(
-        title=f"{'%d%% off' % (5 * rng.randint(1, 6)) if percent else '£10 off'} {tree.label(categories[0])}"[:200],
+        title=f"{f'{5 * rng.randint(1, 6)}% off' if percent else '£10 off'} {tree.label(categories[0])}"[:200],
         description=f"Bench offer {number}.",
         landing_url=f"https://partner.example/offers/{number}",
         kind=OfferKind.percent_off if percent else OfferKind.amount_off,
@@ -436,9 +436,7 @@ def clone_cell(conn: psycopg.Connection[Any], cell: Cell, replicas: int, base_ms
     return f"{total:,} rows", Clones(ordered, replica_ids)
 
 
-def clone_customers(
-    conn: psycopg.Connection[Any], cell: Cell, clones: Clones, per_tenant: int, base_ms: int
-) -> str:
+def clone_customers(conn: psycopg.Connection[Any], cell: Cell, clones: Clones, per_tenant: int, base_ms: int) -> str:
     """Give every tenant `per_tenant` customers: copies of its cell tenant's template customers."""
     slots = _Slots(clones.ids)
     # formats[table][template customer id] = its rows as format strings:
@@ -452,7 +450,9 @@ def clone_customers(
         columns, json_columns = _columns(conn, table)
         columns_of[table] = columns
         rows = _select_rows(conn, table, columns, "tenant_id = ANY(%s)", (cell.tenant_ids,))
-        raw[table] = [tuple(_copy_text(v, c in json_columns) for v, c in zip(row, columns, strict=True)) for row in rows]
+        raw[table] = [
+            tuple(_copy_text(v, c in json_columns) for v, c in zip(row, columns, strict=True)) for row in rows
+        ]
     for row in raw["customers"]:
         values = dict(zip(columns_of["customers"], row, strict=True))
         owners[values["id"]] = values["tenant_id"]
@@ -521,7 +521,10 @@ def sample_customers(engine: Engine, count: int, seed: int) -> list[tuple[str, s
     """(tenant id, customer id, external id) of random customers, picked in SQL."""
     with engine.connect() as connection:
         rows = connection.execute(
-            text("SELECT tenant_id, id, external_id FROM customers TABLESAMPLE BERNOULLI (1) REPEATABLE (:s) ORDER BY random() LIMIT :n"),
+            text(
+                "SELECT tenant_id, id, external_id FROM customers TABLESAMPLE BERNOULLI (1) REPEATABLE (:s) "
+                "ORDER BY random() LIMIT :n"
+            ),
             {"s": seed, "n": count},
         ).all()
     return [(str(a), str(b), str(c)) for a, b, c in rows]
@@ -616,7 +619,7 @@ def main() -> None:
         sys.exit("seed: tenants must be a multiple of --cell; customers and offers multiples of tenants")
     if args.partners >= args.cell or args.partners % 2 or args.placements > args.partners:
         sys.exit("seed: need placements <= partners < cell, partners even")
-    rng = random.Random(args.seed)
+    rng = random.Random(args.seed)  # noqa: S311 (reproducible data, not secrets)
     timings = Timings()
     engine = make_engine(args.database_url)
     if not args.keep:
@@ -626,7 +629,8 @@ def main() -> None:
         def cell_step() -> str:
             cell_holder.append(build_cell(engine, args, rng))
             c = cell_holder[0]
-            return f"{len(c.tenant_ids)} tenants, {c.offers} offers ({c.pool_offers} with pools), {c.customers} customers"
+            pools = f"{c.offers} offers ({c.pool_offers} with pools)"
+            return f"{len(c.tenant_ids)} tenants, {pools}, {c.customers} customers"
 
         timings.run("domain-built cell", cell_step)
         cell = cell_holder[0]
