@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 import logging
 import os
 import signal
@@ -10,6 +11,7 @@ import sys
 import time
 from collections.abc import Sequence
 from types import FrameType
+from typing import Any
 
 from sqlalchemy.exc import OperationalError
 
@@ -22,6 +24,7 @@ from partners.migrate import upgrade
 from partners.settings import Settings, SettingsError, load_settings
 
 log = logging.getLogger("partnerloop.cli")
+WORKER_STARTUP_SECONDS = 60
 
 
 def _settings() -> Settings:
@@ -77,6 +80,11 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
     if args.demo:
         cmd_demo(settings, args)
     print(f"Partnerloop on {settings.base_url}: interactive docs at {settings.base_url.rstrip('/')}/docs")
+    extra: dict[str, Any] = {}
+    if "timeout_worker_healthcheck" in inspect.signature(uvicorn.run).parameters:
+        # Importing the app takes seconds of CPU; on a busy host a worker would miss uvicorn's
+        # default 5 s startup check and be killed and respawned forever.
+        extra["timeout_worker_healthcheck"] = WORKER_STARTUP_SECONDS
     uvicorn.run(
         "api.app:create_app",
         factory=True,
@@ -86,6 +94,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
         server_header=False,
         proxy_headers=True,
         log_config=None,
+        **extra,
     )
 
 

@@ -13,13 +13,14 @@ from partners.db import unit_of_work
 from partners.settings import Settings
 
 
-def get_settings(request: Request) -> Settings:
+# Plain attribute reads are `async def`: FastAPI would run a `def` dependency in the threadpool.
+async def get_settings(request: Request) -> Settings:
     """The app's settings."""
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_engine(request: Request) -> Engine:
+async def get_engine(request: Request) -> Engine:
     """The app's database engine."""
     engine: Engine = request.app.state.engine
     return engine

@@ -12,8 +12,22 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ForeignKeyConstraint, Index, Table, UniqueConstraint, func, insert, select, text, update
+from sqlalchemy import (
+    ForeignKeyConstraint,
+    Index,
+    Select,
+    Table,
+    UniqueConstraint,
+    bindparam,
+    exists,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.dml import ReturningUpdate
 from sqlmodel import Field, Session, SQLModel
 
 from partners import offers
@@ -184,26 +198,70 @@ def reserve_code(
     """
     if not customer_ref or len(customer_ref) > 200:
         raise Invalid("customer_ref is 1–200 characters.", param="customer_ref")
-    table = _table()
-    mine = (table.c.tenant_id == tenant_id, table.c.offer_id == offer_id)
-    held = select(table.c.code).where(*mine, table.c.reserved_for == customer_ref, table.c.redeemed_at.is_(None))
-    code: str | None = session.execute(held.limit(1)).scalar()
-    if code is not None:
-        return code
-    free = select(table.c.id).where(*mine, table.c.reserved_at.is_(None)).order_by(table.c.id).limit(1)
+    params = {"tenant": tenant_id, "offer": offer_id, "ref": customer_ref, "now": now or utcnow()}
     if session.get_bind().dialect.name == "postgresql":
-        free = free.with_for_update(skip_locked=True)
-    claim = (
-        update(table)
-        .where(table.c.tenant_id == tenant_id, table.c.id == free.scalar_subquery(), table.c.reserved_at.is_(None))
-        .values(reserved_at=now or utcnow(), reserved_for=customer_ref)
-        .returning(table.c.code)
-    )
-    claimed = session.execute(claim).scalar()
-    if claimed is not None:
-        return str(claimed)
+        # One round trip: the held code if any, else a claimed one (the claim runs only without one).
+        code: str | None = session.execute(_HELD_OR_CLAIMED, params).scalar()
+        if code is not None:
+            return code
+    else:
+        code = session.execute(_HELD, params).scalar()
+        if code is None:
+            code = session.execute(_CLAIM, params).scalar()
+        if code is not None:
+            return str(code)
     offer = session.get(offers.Offer, (tenant_id, offer_id))
     return offer.shared_code if offer is not None and offer.code_mode == CodeMode.shared else None
+
+
+def _free() -> Select[tuple[str]]:
+    table = _table()
+    mine = (table.c.tenant_id == bindparam("tenant"), table.c.offer_id == bindparam("offer"))
+    return select(table.c.id).where(*mine, table.c.reserved_at.is_(None)).order_by(table.c.id).limit(1)
+
+
+def _claim(free: Select[tuple[str]]) -> ReturningUpdate[tuple[str]]:
+    table = _table()
+    return (
+        update(table)
+        .where(
+            table.c.tenant_id == bindparam("tenant"),
+            table.c.id == free.scalar_subquery(),
+            table.c.reserved_at.is_(None),
+        )
+        .values(reserved_at=bindparam("now", type_=UTCDateTime()), reserved_for=bindparam("ref"))
+        .returning(table.c.code)
+    )
+
+
+def _held() -> Select[tuple[str]]:
+    table = _table()
+    return (
+        select(table.c.code)
+        .where(
+            table.c.tenant_id == bindparam("tenant"),
+            table.c.offer_id == bindparam("offer"),
+            table.c.reserved_for == bindparam("ref"),
+            table.c.redeemed_at.is_(None),
+        )
+        .limit(1)
+    )
+
+
+def _held_or_claimed() -> Select[tuple[str]]:
+    # PostgreSQL: FOR UPDATE SKIP LOCKED, so concurrent callers take different rows without
+    # waiting. Both CTEs see the same snapshot: the claim is guarded by NOT EXISTS (held).
+    held = _held().cte("held")
+    free = _free().where(~exists(held.select())).with_for_update(skip_locked=True)
+    claimed = _claim(free).cte("claimed")
+    both = select(held.c.code).union_all(select(claimed.c.code)).subquery()
+    return select(both.c.code).limit(1)
+
+
+# Built once: SQLAlchemy caches their compiled form, and psycopg prepares them.
+_HELD = _held()
+_CLAIM = _claim(_free())
+_HELD_OR_CLAIMED = _held_or_claimed()
 
 
 def mark_redeemed(session: Session, tenant_id: str, code: str, *, now: datetime | None = None) -> str | None:

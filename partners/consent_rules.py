@@ -156,5 +156,11 @@ def consenting(
     """Whether the customer consents to `purpose` for this partner now."""
     if not partner_active or partner_id == ALL_PARTNERS:
         return False
-    state = states.get((purpose, partner_id)) or states.get((purpose, ALL_PARTNERS))
-    return state is not None and state.status == Status.granted
+    named, every = states.get((purpose, partner_id)), states.get((purpose, ALL_PARTNERS))
+    return granted_for_partner(named.status if named else None, every.status if every else None)
+
+
+def granted_for_partner(named: str | None, every: str | None) -> bool:
+    """Given the stored status for one active partner by name and for "all": the named one wins."""
+    status = named if named is not None else every
+    return status == Status.granted

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import functools
+import re
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import DateTime, Engine, create_engine, event
+from sqlalchemy import DateTime, Engine, Insert, Table, TextClause, bindparam, create_engine, event, insert, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
@@ -70,6 +73,63 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+# An INSERT with named bind parameters and the values for them.
+Write = tuple[Insert, dict[str, Any]]
+
+
+@functools.cache
+def multirow_insert(table: Table, columns: tuple[str, ...], count: int, prefix: str) -> Insert:
+    """INSERT of `count` rows with named parameters (`{prefix}{i}_{column}`), built once per shape:
+    SQLAlchemy then reuses its compiled form and psycopg prepares it (inline values would be
+    compiled again on every call)."""
+    return insert(table).values(
+        [{c: bindparam(f"{prefix}{i}_{c}", type_=table.c[c].type) for c in columns} for i in range(count)]
+    )
+
+
+def multirow_params(columns: Sequence[str], rows: Sequence[Mapping[str, Any]], prefix: str) -> dict[str, Any]:
+    """The parameters of `multirow_insert` for these rows."""
+    return {f"{prefix}{i}_{c}": row[c] for i, row in enumerate(rows) for c in columns}
+
+
+def execute_together(session: Session, writes: Sequence[Write]) -> None:
+    """Run independent writes (none reads what another writes, parameter names distinct);
+    on PostgreSQL in one round trip, all but the last as data-modifying CTEs of the last."""
+    dialect = session.get_bind().dialect.name
+    if len(writes) > 1 and dialect == "postgresql":
+        params: dict[str, Any] = {}
+        for _, values in writes:
+            params.update(values)
+        session.execute(_as_text(_together(tuple(statement for statement, _ in writes)), dialect), params)
+        return
+    for statement, values in writes:
+        session.execute(_as_text(statement, dialect), values)
+
+
+@functools.cache
+def _together(statements: tuple[Insert, ...]) -> Insert:
+    *first, last = statements
+    return last.add_cte(*(s.cte(f"write_{i}") for i, s in enumerate(first)))
+
+
+# A psycopg placeholder with the cast SQLAlchemy renders after it: `%(name)s::TIMESTAMP WITH TIME ZONE`.
+_PYFORMAT = re.compile(r"%\((\w+)\)s(?:::([A-Z][A-Z ]*[A-Z]))?")
+
+
+@functools.cache
+def _as_text(statement: Insert, dialect_name: str) -> TextClause:
+    """The statement's SQL, rendered once: SQLAlchemy compiles multi-row INSERTs on every run
+    (their cache key is None), a text clause with typed parameters it does not."""
+    if dialect_name == "postgresql":
+        compiled = statement.compile(dialect=postgresql.dialect())  # type: ignore[no-untyped-call]
+        sql = _PYFORMAT.sub(lambda m: f"CAST(:{m[1]} AS {m[2]})" if m[2] else f":{m[1]}", compiled.string)
+    else:
+        compiled = statement.compile(dialect=sqlite.dialect(paramstyle="named"))
+        sql = compiled.string
+    binds = [bindparam(b.key, type_=b.type) for b in compiled.binds.values()]
+    return text(sql).bindparams(*binds)
 
 
 @contextmanager

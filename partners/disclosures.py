@@ -3,14 +3,17 @@ or the customer is erased. The exchange and contact sharing record here when the
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import ForeignKeyConstraint
+from sqlalchemy import ForeignKeyConstraint, Insert, Table, bindparam, func
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, col
 
-from partners.db import UTCDateTime, owned, utcnow
+from partners.db import UTCDateTime, Write, multirow_params, owned, utcnow
 
 
 class Disclosure(SQLModel, table=True):
@@ -50,6 +53,43 @@ def record_disclosure(
     session.add(row)
     session.flush()
     return row
+
+
+def record_disclosures(
+    session: Session, tenant_id: str, customer_id: str, partner_tenant_ids: Sequence[str], at: datetime
+) -> None:
+    """`record_disclosure` for several partners in one statement (an upsert)."""
+    statement, params = disclosures_write(session, tenant_id, customer_id, partner_tenant_ids, at)
+    session.execute(statement, params)
+
+
+_COLUMNS = ("tenant_id", "customer_id", "partner_tenant_id", "first_at", "last_at")
+
+
+def disclosures_write(
+    session: Session, tenant_id: str, customer_id: str, partner_tenant_ids: Sequence[str], at: datetime
+) -> Write:
+    """The upsert `record_disclosures` runs, for a caller that writes more in the same round trip."""
+    rows = [
+        {"tenant_id": tenant_id, "customer_id": customer_id, "partner_tenant_id": p, "first_at": at, "last_at": at}
+        # Sorted and unique: one row per partner, taken in the same order by every transaction.
+        for p in sorted(set(partner_tenant_ids))
+    ]
+    statement = _upsert(session.get_bind().dialect.name, len(rows))
+    return statement, multirow_params(_COLUMNS, rows, "d")
+
+
+@functools.cache
+def _upsert(dialect: str, count: int) -> Insert:
+    table: Table = Disclosure.__table__  # type: ignore[attr-defined]
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    latest = func.greatest if dialect == "postgresql" else func.max
+    rows = [{c: bindparam(f"d{i}_{c}", type_=table.c[c].type) for c in _COLUMNS} for i in range(count)]
+    statement = insert(table).values(rows)
+    return statement.on_conflict_do_update(
+        index_elements=[table.c.tenant_id, table.c.customer_id, table.c.partner_tenant_id],
+        set_={"last_at": latest(table.c.last_at, statement.excluded.last_at)},
+    )
 
 
 def disclosures_of(session: Session, tenant_id: str, customer_id: str) -> Sequence[Disclosure]:

@@ -13,16 +13,21 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import and_, select
+from sqlalchemy import ColumnElement, ScalarSelect, Select, Table, and_, bindparam, func, literal, select
+from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
-from partners import codes, customers, disclosures, impressions, interests, live_offers, ranking
-from partners.consent_ledger import as_key_states, state_rows
-from partners.consent_rules import Purpose, consenting
+from partners import codes, disclosures, impressions, interests, live_offers, ranking
+from partners.consent_ledger import ConsentState
+from partners.consent_rules import ALL_PARTNERS, Purpose, granted_for_partner
+from partners.customers import Customer
+from partners.db import UTCDateTime, execute_together
 from partners.ids import new_id
 from partners.live_offers import LiveOfferRow
 from partners.partnerships import Partnership
@@ -91,26 +96,85 @@ def customer_ref(key: bytes, host_tenant_id: str, customer_id: str) -> str:
     return hmac.new(key, f"{host_tenant_id}|{customer_id}".encode(), hashlib.sha256).hexdigest()[:32]
 
 
-def _load_customer(
-    session: Session, host_tenant_id: str, external_id: str, cart: tuple[str, ...], now: datetime
-) -> _Customer | None:
-    found = customers.find_customer(session, host_tenant_id, external_id)
-    if found is None:
-        return None
-    profile = interests.load_profile(session, host_tenant_id, found.id)
-    if profile is None:
-        return _Customer(found.id, 0, None, None, ranking.Shopper({}, {}, cart))
-    bands = {c: band for c in profile.interests if (band := profile.price_band(c)) is not None}
-    value = interests.lifetime_value(profile, now)
-    shopper = ranking.Shopper(profile.affinities(), bands, cart)
-    return _Customer(found.id, profile.order_count, value.total_minor, value.currency, shopper)
+# The hot path reads with two statements built once (so SQLAlchemy caches their compiled form and
+# psycopg prepares them): the customer with its profile, interests and recent impression counts,
+# then the host's live offers with their terms, the partner's name and the customer's consent.
 
 
-def _caps(session: Session, host_tenant_id: str, partnership_ids: set[str]) -> dict[str, _Caps]:
-    partnership, terms = Partnership.__table__, PartnershipTerms.__table__  # type: ignore[attr-defined]
-    rows = session.execute(
-        select(partnership.c.id, terms.c.cap_per_7_days, terms.c.cap_per_30_days, terms.c.reciprocity_target)
-        .join(
+def _customer_query() -> Select[tuple[object, ...]]:
+    customer: Table = Customer.__table__  # type: ignore[attr-defined]
+    profile: Table = interests.CustomerProfile.__table__  # type: ignore[attr-defined]
+    interest: Table = interests.CustomerInterest.__table__  # type: ignore[attr-defined]
+    shown: Table = impressions.Impression.__table__  # type: ignore[attr-defined]
+
+    def shown_since(name: str) -> ScalarSelect[int]:
+        return (
+            select(func.count())
+            .where(
+                shown.c.tenant_id == customer.c.tenant_id,
+                shown.c.customer_id == customer.c.id,
+                shown.c.created_at > bindparam(name, type_=UTCDateTime()),
+            )
+            .scalar_subquery()
+        )
+
+    same_customer = (profile.c.tenant_id == customer.c.tenant_id, profile.c.customer_id == customer.c.id)
+    return (
+        select(
+            customer.c.id,
+            shown_since("week"),
+            shown_since("month"),
+            profile.c.decay_ref,
+            profile.c.order_count,
+            profile.c.first_order_at,
+            profile.c.last_order_at,
+            profile.c.spend,
+            profile.c.format_weights,
+            interest.c.category_id,
+            interest.c.weight,
+            interest.c.order_count,
+            interest.c.last_order_at,
+            interest.c.prices,
+        )
+        .select_from(
+            customer.outerjoin(profile, and_(*same_customer)).outerjoin(
+                interest,
+                and_(interest.c.tenant_id == profile.c.tenant_id, interest.c.customer_id == profile.c.customer_id),
+            )
+        )
+        .where(customer.c.tenant_id == bindparam("host"), customer.c.external_id == bindparam("external_id"))
+        .order_by(interest.c.category_id)
+    )
+
+
+def _serving_query() -> Select[tuple[object, ...]]:
+    live = live_offers.LiveOffer.__table__  # type: ignore[attr-defined]
+    terms = PartnershipTerms.__table__  # type: ignore[attr-defined]
+    partnership = Partnership.__table__  # type: ignore[attr-defined]
+    profile = RetailerProfile.__table__  # type: ignore[attr-defined]
+    state = ConsentState.__table__  # type: ignore[attr-defined]
+    named, every = aliased(state, name="named_consent"), aliased(state, name="all_consent")
+
+    def consent(alias: Any, partner: Any) -> ColumnElement[bool]:
+        return and_(
+            alias.c.tenant_id == live.c.tenant_id,
+            alias.c.customer_id == bindparam("customer"),
+            alias.c.purpose == str(Purpose.partner_offers),
+            alias.c.partner == partner,
+        )
+
+    query = live_offers.LIVE_QUERY  # the live rows of the host in their window, active partnerships only
+    return (
+        query.add_columns(
+            terms.c.cap_per_7_days,
+            terms.c.cap_per_30_days,
+            terms.c.reciprocity_target,
+            # A lookup by primary key per row (a join let the planner hash all partners' profiles).
+            select(profile.c.display_name).where(profile.c.tenant_id == live.c.offering_tenant_id).scalar_subquery(),
+            named.c.status,
+            every.c.status,
+        )
+        .outerjoin(
             terms,
             and_(
                 terms.c.tenant_id == partnership.c.tenant_id,
@@ -118,17 +182,58 @@ def _caps(session: Session, host_tenant_id: str, partnership_ids: set[str]) -> d
                 terms.c.version == partnership.c.agreed_version,
             ),
         )
-        .where(partnership.c.tenant_id == host_tenant_id, partnership.c.id.in_(partnership_ids))
-    ).all()
-    return {str(r[0]): _Caps(int(r[1]), int(r[2]), float(r[3])) for r in rows}
+        .outerjoin(named, consent(named, live.c.offering_tenant_id))
+        .outerjoin(every, consent(every, literal(ALL_PARTNERS)))
+    )
 
 
-def _partner_names(session: Session, tenant_ids: set[str]) -> dict[str, str]:
-    table = RetailerProfile.__table__  # type: ignore[attr-defined]
-    rows = session.execute(
-        select(table.c.tenant_id, table.c.display_name).where(table.c.tenant_id.in_(tenant_ids))
-    ).all()
-    return {str(t): str(n) for t, n in rows}
+CUSTOMER_QUERY = _customer_query()
+SERVING_QUERY = _serving_query()
+_FIELDS = len(live_offers.LIVE_QUERY.selected_columns)
+
+
+@dataclass(frozen=True, slots=True)
+class _Serving:
+    offer: LiveOfferRow
+    caps: _Caps | None
+    partner_name: str
+    consented: bool
+
+
+def _load_customer(
+    session: Session, host_tenant_id: str, external_id: str, cart: tuple[str, ...], now: datetime
+) -> tuple[_Customer, impressions.RecentCounts] | None:
+    params = {
+        "host": host_tenant_id,
+        "external_id": external_id,
+        "week": now - impressions.WEEK,
+        "month": now - impressions.MONTH,
+    }
+    rows = session.execute(CUSTOMER_QUERY, params).all()
+    if not rows:
+        return None
+    first = rows[0]
+    counts = impressions.RecentCounts(last_7_days=int(first[1]), last_30_days=int(first[2]))
+    if first[3] is None:
+        return _Customer(str(first[0]), 0, None, None, ranking.Shopper({}, {}, cart)), counts
+    profile = interests.stored_state(
+        interests.StoredProfile(*first[3:9]),
+        [interests.StoredInterest(*row[9:14]) for row in rows if row[9] is not None],
+    )
+    bands = {c: band for c in profile.interests if (band := profile.price_band(c)) is not None}
+    value = interests.lifetime_value(profile, now)
+    shopper = ranking.Shopper(profile.affinities(), bands, cart)
+    return _Customer(str(first[0]), profile.order_count, value.total_minor, value.currency, shopper), counts
+
+
+def _serving(session: Session, host_tenant_id: str, customer_id: str, now: datetime) -> list[_Serving]:
+    rows = session.execute(SERVING_QUERY, {"host": host_tenant_id, "now": now, "customer": customer_id}).all()
+    found = []
+    for row in rows:
+        cap_7, cap_30, target, name, named, every = row[_FIELDS:]
+        caps = _Caps(int(cap_7), int(cap_30), float(target)) if cap_7 is not None else None
+        found.append(_Serving(LiveOfferRow(*row[:_FIELDS]), caps, name or "", granted_for_partner(named, every)))
+    return found
 
 
 def _targeting_refusal(offer: LiveOfferRow, customer: _Customer, region: str | None, now: datetime) -> str | None:
@@ -156,25 +261,21 @@ def _candidates(
     request: ExchangeRequest,
     now: datetime,
     result: ExchangeResult,
-) -> tuple[dict[str, LiveOfferRow], list[ranking.Candidate], dict[str, _Caps]]:
-    offers = live_offers.live_for_host(session, host_tenant_id, now)
-    if not offers:
-        return {}, [], {}
-    states = as_key_states(state_rows(session, host_tenant_id, customer.id, {str(Purpose.partner_offers)}))
-    caps = _caps(session, host_tenant_id, {o.partnership_id for o in offers})
-    by_key: dict[str, LiveOfferRow] = {}
+) -> tuple[dict[str, _Serving], list[ranking.Candidate]]:
+    by_key: dict[str, _Serving] = {}
     candidates = []
-    for offer in offers:
-        # live_for_host joins active partnerships only, so the partner is active here.
-        if not consenting(states, Purpose.partner_offers, offer.offering_tenant_id, partner_active=True):
+    for serving in _serving(session, host_tenant_id, customer.id, now):
+        offer = serving.offer
+        # The query joins active partnerships only, so "all partners" consent covers the partner here.
+        if not serving.consented:
             result.refuse("no_consent")
             continue
         refusal = _targeting_refusal(offer, customer, request.region, now)
-        if refusal is not None or offer.partnership_id not in caps:
+        if refusal is not None or serving.caps is None:
             result.refuse(refusal or "no_terms")
             continue
         key = f"{offer.partnership_id}/{offer.offer_id}"
-        by_key[key] = offer
+        by_key[key] = serving
         candidates.append(
             ranking.Candidate(
                 key=key,
@@ -186,10 +287,10 @@ def _candidates(
                 redemptions=offer.offer_redemptions,
                 given=offer.given,
                 received=offer.received,
-                reciprocity_target=caps[offer.partnership_id].reciprocity_target,
+                reciprocity_target=serving.caps.reciprocity_target,
             )
         )
-    return by_key, candidates, caps
+    return by_key, candidates
 
 
 def answer(
@@ -197,22 +298,21 @@ def answer(
 ) -> ExchangeResult:
     """The partner offers to show the customer now, best first; recorded unless a dry run."""
     result = ExchangeResult(answer_id=None if request.dry_run else new_id("exa"))
-    customer = _load_customer(session, host_tenant_id, request.customer_external_id, request.cart_categories, now)
-    if customer is None:
+    found = _load_customer(session, host_tenant_id, request.customer_external_id, request.cart_categories, now)
+    if found is None:
         # An unknown customer gets the same empty answer as one with nothing to show.
         result.refuse("unknown_customer")
         _record(session, host_tenant_id, request, None, result, [], now)
         return result
-    by_key, candidates, caps = _candidates(session, host_tenant_id, customer, request, now, result)
+    customer, counts = found
+    by_key, candidates = _candidates(session, host_tenant_id, customer, request, now, result)
     ranked = ranking.rank(load_taxonomy(), customer.shopper, candidates)
     result.decisions["not_relevant"] = result.decisions.get("not_relevant", 0) + len(candidates) - len(ranked)
-    counts = impressions.recent_counts(session, host_tenant_id, customer.id, now) if ranked else None
     chosen: list[ranking.Ranked] = []
     partners_chosen: set[str] = set()
     for entry in ranked:
-        offer = by_key[str(entry.candidate.key)]
-        cap = caps[offer.partnership_id]
-        assert counts is not None
+        cap = by_key[str(entry.candidate.key)].caps
+        assert cap is not None
         shown_so_far = len(chosen)
         if counts.last_7_days + shown_so_far >= cap.per_7_days or counts.last_30_days + shown_so_far >= cap.per_30_days:
             result.refuse("frequency_cap")
@@ -225,10 +325,11 @@ def answer(
             continue
         chosen.append(entry)
         partners_chosen.add(entry.candidate.partner)
-    names = _partner_names(session, partners_chosen) if chosen else {}
     shown: list[impressions.Shown] = []
+    disclosed: list[str] = []
     for entry in chosen:
-        offer = by_key[str(entry.candidate.key)]
+        serving = by_key[str(entry.candidate.key)]
+        offer = serving.offer
         code = _code_for(session, offer, host_tenant_id, customer.id, request.dry_run, code_key)
         if offer.code_mode == "pool" and code is None and not request.dry_run:
             live_offers.refresh_offer(session, offer.offering_tenant_id, offer.offer_id)
@@ -237,12 +338,10 @@ def answer(
         if offer.code_mode == "pool" and not request.dry_run:
             # The offering side now holds a pseudonym of this customer on the code: if consent is
             # withdrawn later, it must be told.
-            disclosures.record_disclosure(session, host_tenant_id, customer.id, offer.offering_tenant_id, now)
+            disclosed.append(offer.offering_tenant_id)
         impression_id = None if request.dry_run else new_id("imp")
         rank = len(result.offers) + 1
-        result.offers.append(
-            OfferShown(impression_id, offer, names.get(offer.offering_tenant_id, ""), code, rank, entry.score)
-        )
+        result.offers.append(OfferShown(impression_id, offer, serving.partner_name, code, rank, entry.score))
         if impression_id is not None:
             shown.append(
                 impressions.Shown(
@@ -257,7 +356,7 @@ def answer(
                 )
             )
     result.decisions["shown"] = len(result.offers)
-    _record(session, host_tenant_id, request, customer.id, result, shown, now)
+    _record(session, host_tenant_id, request, customer.id, result, shown, now, disclosed)
     return result
 
 
@@ -279,11 +378,11 @@ def _record(
     result: ExchangeResult,
     shown: list[impressions.Shown],
     now: datetime,
+    disclosed: Sequence[str] = (),
 ) -> None:
     if request.dry_run or result.answer_id is None:
         return
-    impressions.record(
-        session,
+    statements = impressions.record_statements(
         host_tenant_id=host_tenant_id,
         answer_id=result.answer_id,
         customer_id=customer_id,
@@ -292,3 +391,8 @@ def _record(
         decisions=result.decisions,
         now=now,
     )
+    if disclosed and customer_id is not None:
+        statements.append(disclosures.disclosures_write(session, host_tenant_id, customer_id, disclosed, now))
+    # One round trip on PostgreSQL for the answer, both sides' impressions and the disclosures.
+    execute_together(session, statements)
+    impressions.count(session, host_tenant_id, shown, now)

@@ -10,11 +10,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import JSON, Index, func, insert, select
+from sqlalchemy import JSON, Index, Table, func, select
 from sqlmodel import Field, Session, SQLModel, col
 
 from partners import counters
-from partners.db import UTCDateTime
+from partners.db import UTCDateTime, Write, execute_together, multirow_insert, multirow_params
 
 
 class ExchangeAnswer(SQLModel, table=True):
@@ -94,15 +94,20 @@ class RecentCounts:
     last_30_days: int
 
 
+# The rolling windows of the frequency caps.
+WEEK = timedelta(days=7)
+MONTH = timedelta(days=30)
+
+
 def recent_counts(session: Session, host_tenant_id: str, customer_id: str, now: datetime) -> RecentCounts:
     """Partner offers this customer was shown by the host (all partners) in rolling windows."""
     table = Impression.__table__  # type: ignore[attr-defined]
-    week = now - timedelta(days=7)
+    week = now - WEEK
     row = session.execute(
         select(func.count(), func.count().filter(table.c.created_at > week)).where(
             table.c.tenant_id == host_tenant_id,
             table.c.customer_id == customer_id,
-            table.c.created_at > now - timedelta(days=30),
+            table.c.created_at > now - MONTH,
         )
     ).one()
     return RecentCounts(last_7_days=int(row[1]), last_30_days=int(row[0]))
@@ -121,22 +126,63 @@ def record(
 ) -> None:
     """Store the answer and its impressions on both sides, in the caller's transaction (Core inserts),
     and count them for ranking (`partners.counters`)."""
-    session.execute(
-        insert(ExchangeAnswer.__table__),  # type: ignore[attr-defined]
-        [
-            {
-                "tenant_id": host_tenant_id,
-                "id": answer_id,
-                "customer_id": customer_id,
-                "placement": placement,
-                "shown": len(shown),
-                "decisions": decisions,
-                "created_at": now,
-            }
-        ],
+    execute_together(
+        session,
+        record_statements(
+            host_tenant_id=host_tenant_id,
+            answer_id=answer_id,
+            customer_id=customer_id,
+            placement=placement,
+            shown=shown,
+            decisions=decisions,
+            now=now,
+        ),
     )
-    if not shown or customer_id is None:
+    count(session, host_tenant_id, shown, now)
+
+
+def count(session: Session, host_tenant_id: str, shown: Sequence[Shown], now: datetime) -> None:
+    """Count the impressions just written for ranking; run after the writes, so the counter rows
+    (shared with concurrent answers) stay locked only until commit."""
+    if not shown:
         return
+    counters.count_impressions(
+        session, host_tenant_id, [(s.partnership_id, s.offering_tenant_id, s.offer_id) for s in shown], now
+    )
+
+
+_ANSWER_COLUMNS = ("tenant_id", "id", "customer_id", "placement", "shown", "decisions", "created_at")
+_COMMON_COLUMNS = ("id", "partnership_id", "offer_id", "offer_version", "placement", "code", "created_at")
+_HOST_COLUMNS = (*_COMMON_COLUMNS, "tenant_id", "answer_id", "customer_id", "offering_tenant_id", "rank", "score")
+_PARTNER_COLUMNS = (*_COMMON_COLUMNS, "tenant_id", "host_tenant_id")
+
+
+def record_statements(
+    *,
+    host_tenant_id: str,
+    answer_id: str,
+    customer_id: str | None,
+    placement: str,
+    shown: Sequence[Shown],
+    decisions: dict[str, int],
+    now: datetime,
+) -> list[Write]:
+    """The inserts `record` runs, for a caller that writes more in the same round trip."""
+    answer = {
+        "tenant_id": host_tenant_id,
+        "id": answer_id,
+        "customer_id": customer_id,
+        "placement": placement,
+        "shown": len(shown),
+        "decisions": decisions,
+        "created_at": now,
+    }
+    answers: Table = ExchangeAnswer.__table__  # type: ignore[attr-defined]
+    writes = [
+        (multirow_insert(answers, _ANSWER_COLUMNS, 1, "a"), multirow_params(_ANSWER_COLUMNS, [answer], "a")),
+    ]
+    if not shown or customer_id is None:
+        return writes
     common = [
         {
             "id": s.impression_id,
@@ -149,32 +195,34 @@ def record(
         }
         for s in shown
     ]
-    session.execute(
-        insert(Impression.__table__),  # type: ignore[attr-defined]
-        [
-            dict(
-                c,
-                tenant_id=host_tenant_id,
-                answer_id=answer_id,
-                customer_id=customer_id,
-                offering_tenant_id=s.offering_tenant_id,
-                rank=s.rank,
-                score=s.score,
-            )
-            for c, s in zip(common, shown, strict=True)
-        ],
+    host_rows = [
+        dict(
+            c,
+            tenant_id=host_tenant_id,
+            answer_id=answer_id,
+            customer_id=customer_id,
+            offering_tenant_id=s.offering_tenant_id,
+            rank=s.rank,
+            score=s.score,
+        )
+        for c, s in zip(common, shown, strict=True)
+    ]
+    partner_rows = [
+        dict(c, tenant_id=s.offering_tenant_id, host_tenant_id=host_tenant_id)
+        for c, s in zip(common, shown, strict=True)
+    ]
+    host: Table = Impression.__table__  # type: ignore[attr-defined]
+    partner: Table = ReceivedImpression.__table__  # type: ignore[attr-defined]
+    writes.append(
+        (multirow_insert(host, _HOST_COLUMNS, len(shown), "h"), multirow_params(_HOST_COLUMNS, host_rows, "h"))
     )
-    session.execute(
-        insert(ReceivedImpression.__table__),  # type: ignore[attr-defined]
-        [
-            dict(c, tenant_id=s.offering_tenant_id, host_tenant_id=host_tenant_id)
-            for c, s in zip(common, shown, strict=True)
-        ],
+    writes.append(
+        (
+            multirow_insert(partner, _PARTNER_COLUMNS, len(shown), "r"),
+            multirow_params(_PARTNER_COLUMNS, partner_rows, "r"),
+        )
     )
-    # Last, so the counter rows (shared with concurrent answers) stay locked only until commit.
-    counters.count_impressions(
-        session, host_tenant_id, [(s.partnership_id, s.offering_tenant_id, s.offer_id) for s in shown], now
-    )
+    return writes
 
 
 def for_customer(session: Session, host_tenant_id: str, customer_id: str) -> Sequence[Impression]:

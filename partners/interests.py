@@ -268,8 +268,50 @@ def _interest_rows(session: Session, tenant_id: str, customer_id: str) -> Sequen
     return session.exec(query.order_by(col(CustomerInterest.category_id))).all()
 
 
-def state_from_rows(profile: Any, interest_rows: Iterable[Any]) -> ProfileState:
-    """A profile state from its stored rows (ORM objects or Core rows alike)."""
+def load_profile(session: Session, tenant_id: str, customer_id: str) -> ProfileState | None:
+    """The stored profile of a customer, or None before its first order."""
+    profile = session.get(CustomerProfile, (tenant_id, customer_id))
+    if profile is None:
+        return None
+    rows = _interest_rows(session, tenant_id, customer_id)
+    return stored_state(
+        StoredProfile(
+            profile.decay_ref,
+            profile.order_count,
+            profile.first_order_at,
+            profile.last_order_at,
+            profile.spend,
+            profile.format_weights,
+        ),
+        [StoredInterest(r.category_id, r.weight, r.order_count, r.last_order_at, r.prices) for r in rows],
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class StoredProfile:
+    """The columns of a `customer_profiles` row the state is built from (read without the ORM)."""
+
+    decay_ref: datetime
+    order_count: int
+    first_order_at: datetime
+    last_order_at: datetime
+    spend: Mapping[str, Sequence[int]]
+    format_weights: Mapping[str, float]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredInterest:
+    """The columns of a `customer_interests` row the state is built from."""
+
+    category_id: str
+    weight: float
+    order_count: int
+    last_order_at: datetime
+    prices: Mapping[str, Sequence[float]]
+
+
+def stored_state(profile: StoredProfile, rows: Iterable[StoredInterest]) -> ProfileState:
+    """The profile state held in a stored profile row and its interest rows."""
     interests = {
         row.category_id: InterestState(
             row.weight,
@@ -277,7 +319,7 @@ def state_from_rows(profile: Any, interest_rows: Iterable[Any]) -> ProfileState:
             row.last_order_at,
             {code: PriceStats(int(s[0]), s[1], s[2], int(s[3]), int(s[4])) for code, s in row.prices.items()},
         )
-        for row in interest_rows
+        for row in rows
     }
     return ProfileState(
         decay_ref=profile.decay_ref,
@@ -327,14 +369,6 @@ def stored_values(
             }
         )
     return profile, rows
-
-
-def load_profile(session: Session, tenant_id: str, customer_id: str) -> ProfileState | None:
-    """The stored profile of a customer, or None before its first order."""
-    profile = session.get(CustomerProfile, (tenant_id, customer_id))
-    if profile is None:
-        return None
-    return state_from_rows(profile, _interest_rows(session, tenant_id, customer_id))
 
 
 def record_order(session: Session, tenant_id: str, customer_id: str, order: OrderFacts) -> ProfileState:

@@ -23,7 +23,7 @@ from partners.interests import (
     OrderFacts,
     ProfileState,
     apply_order,
-    state_from_rows,
+    stored_state,
     stored_values,
 )
 
@@ -37,7 +37,7 @@ def load_states(session: Session, tenant_id: str, customer_ids: Sequence[str]) -
     for row in bulk.fetch(session, _INTERESTS, tenant_id, "customer_id", customer_ids):
         interests[row.customer_id].append(row)
     return {
-        row.customer_id: state_from_rows(row, interests[row.customer_id])
+        row.customer_id: stored_state(row, interests[row.customer_id])
         for row in bulk.fetch(session, _PROFILES, tenant_id, "customer_id", customer_ids)
     }
 

@@ -17,6 +17,7 @@ Diversity: at most one offer per partner unless asked otherwise.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
@@ -59,6 +60,8 @@ class Ranked:
     interest: float
 
 
+# A pure function of an immutable tree and two ids, asked ~100 times per exchange answer.
+@functools.lru_cache(maxsize=1 << 16)
 def _closeness(tree: Taxonomy, interest: str, offered: str) -> float:
     if tree.covers(offered, interest) or tree.covers(interest, offered):
         return 1.0

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from authlib.oauth2 import OAuth2Error
-from authlib.oauth2.rfc6750 import InsufficientScopeError, InvalidTokenError
+from authlib.oauth2.rfc6750 import InvalidTokenError
 from fastapi import Depends, Request, Security
 from fastapi.openapi.models import OAuthFlowAuthorizationCode, OAuthFlowClientCredentials, OAuthFlows
 from fastapi.security import OAuth2, SecurityScopes
@@ -50,7 +50,7 @@ class Principal:
         return self.user_id or self.client_id
 
 
-def get_keyring(request: Request) -> KeyRing:
+async def get_keyring(request: Request) -> KeyRing:
     """The app's key cache."""
     keyring: KeyRing = request.app.state.keyring
     return keyring
@@ -71,10 +71,13 @@ def current_principal(
     authorization: Annotated[str | None, Depends(oauth2_scheme)],
 ) -> Principal:
     """The caller, with the scopes the route declares checked; 401 or 403 otherwise."""
-    scheme = (authorization or "").partition(" ")[0].lower()
-    try:
-        claims = protector.validate(session, keyring, settings.issuer, request.headers, security_scopes.scopes)
-    except InsufficientScopeError as exc:
+    # FastAPI resolves this once per set of scopes (a POST's idempotency guard asks without any):
+    # the token is verified once per request, the scopes each time.
+    principal: Principal | None = getattr(request.state, "principal", None)
+    if principal is None:
+        principal = _verified(request, session, settings, keyring, authorization)
+        request.state.principal = principal
+    if not set(security_scopes.scopes) <= principal.scopes:
         needed = " ".join(security_scopes.scopes)
         raise ApiProblem(
             403,
@@ -82,7 +85,16 @@ def current_principal(
             "Insufficient scope",
             f"This route needs the scope '{needed}', which the token does not carry.",
             headers={"WWW-Authenticate": f'{REALM}, error="insufficient_scope", scope="{needed}"'},
-        ) from exc
+        )
+    return principal
+
+
+def _verified(
+    request: Request, session: SessionDep, settings: SettingsDep, keyring: KeyRing, authorization: str | None
+) -> Principal:
+    scheme = (authorization or "").partition(" ")[0].lower()
+    try:
+        claims = protector.validate(session, keyring, settings.issuer, request.headers, [])
     except InvalidTokenError as exc:
         raise _unauthorized(
             "The access token is invalid, expired or revoked; get a new one from /oauth/token."
