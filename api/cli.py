@@ -17,7 +17,7 @@ from sqlalchemy.exc import OperationalError
 
 from api import cli_upload
 from api.middleware import request_id_var
-from partners import demo, demo_story, jobs
+from partners import demo, demo_story, jobs, signing_keys
 from partners.db import make_engine, unit_of_work, utcnow
 from partners.logs import configure
 from partners.migrate import upgrade
@@ -68,6 +68,20 @@ def cmd_demo(settings: Settings, _args: argparse.Namespace) -> None:
         print("  " + line)
 
 
+def check_signing_keys(settings: Settings) -> None:
+    """Refuse to start when the stored signing keys were encrypted under another encryption key."""
+    engine = make_engine(settings.database_url)
+    with unit_of_work(engine) as session:
+        unreadable = signing_keys.unreadable_keys(session, settings.encryption_key.get_secret_value())
+    engine.dispose()
+    if unreadable:
+        sys.exit(
+            f"partnerloop: PARTNERLOOP_ENCRYPTION_KEY cannot decrypt the signing key(s) {', '.join(unreadable)}: "
+            "it differs from the key they were stored under. Restore the previous encryption key "
+            "(or the .partnerloop-secrets.json it came from) and start again."
+        )
+
+
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
     import uvicorn
 
@@ -77,6 +91,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
         os.environ["PARTNERLOOP_BASE_URL"] = f"http://{host}:{args.port}"
         settings = settings.model_copy(update={"base_url": os.environ["PARTNERLOOP_BASE_URL"]})
     upgrade(settings.database_url)
+    check_signing_keys(settings)
     if args.demo:
         cmd_demo(settings, args)
     print(f"Partnerloop on {settings.base_url}: interactive docs at {settings.base_url.rstrip('/')}/docs")

@@ -59,6 +59,17 @@ def active_key(session: Session, encryption_key: str, rotate_after: timedelta) -
     return ActiveKey(current.kid, json.loads(decrypt(encryption_key, current.private_jwk_encrypted)))
 
 
+def unreadable_keys(session: Session, encryption_key: str) -> list[str]:
+    """Kids of unretired signing keys this encryption key cannot decrypt (the key was changed)."""
+    unreadable = []
+    for stored in session.exec(select(SigningKey).where(col(SigningKey.retired_at).is_(None))).all():
+        try:
+            decrypt(encryption_key, stored.private_jwk_encrypted)
+        except ValueError:
+            unreadable.append(stored.kid)
+    return unreadable
+
+
 def published_keys(session: Session, token_ttl: timedelta) -> list[dict[str, Any]]:
     """Public keys only: the active ones, and retired ones until tokens they signed have expired."""
     keep_since = utcnow() - token_ttl - timedelta(minutes=1)
