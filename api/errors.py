@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -146,12 +147,25 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 def allowed_methods(request: Request) -> list[str]:
-    """Every method some route serves at this path (Starlette names only the first route's)."""
+    """The methods served at this URL, as the OpenAPI document lists them for its path (Starlette
+    names only the first matching route's); pages outside the document by route matching."""
+    documented = _documented_methods(request.app.openapi()["paths"], request.url.path)
+    if documented is not None:
+        return documented
     return [
         method
         for method in ALLOW_CANDIDATES
         if any(route.matches({**request.scope, "method": method})[0] == Match.FULL for route in request.app.routes)
     ]
+
+
+def _documented_methods(paths: dict[str, dict[str, Any]], path: str) -> list[str] | None:
+    # The most specific template wins, as in the document: /v1/staff/invitations, not /v1/staff/{user_id}.
+    matching = [t for t in paths if re.fullmatch(re.sub(r"\\{[^}/]+\\}", "[^/]+", re.escape(t)), path)]
+    if not matching:
+        return None
+    template = min(matching, key=lambda t: t.count("{"))
+    return [m for m in ALLOW_CANDIDATES if m.lower() in paths[template]]
 
 
 def _default_detail(request: Request, code: str) -> str:

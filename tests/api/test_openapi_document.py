@@ -101,3 +101,10 @@ def test_a_wrong_method_names_every_method_of_the_path(client: TestClient, token
     assert response.headers["content-type"] == "application/problem+json"
     assert {"GET", "PATCH"} <= {m.strip() for m in response.headers["allow"].split(",")}
     assert response.json()["detail"] == "OPTIONS is not allowed on /v1/offers/off_x."
+
+
+def test_allow_follows_the_most_specific_documented_path(client: TestClient, token_for: Callable[..., str]) -> None:
+    # /v1/staff/invitations also matches /v1/staff/{user_id} (PATCH): the document's path is the literal one.
+    response = client.request("OPTIONS", "/v1/staff/invitations", headers=bearer(token_for()))
+    assert response.status_code == 405
+    assert response.headers["allow"] == "POST"
