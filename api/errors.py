@@ -37,6 +37,7 @@ HTTP_CODES = {
     405: ("method_not_allowed", "Method not allowed"),
     406: ("not_acceptable", "Not acceptable"),
     409: ("conflict", "Conflict"),
+    412: ("precondition_failed", "Precondition failed"),
     413: ("payload_too_large", "Payload too large"),
     415: ("unsupported_media_type", "Unsupported media type"),
     422: ("validation_error", "Invalid request"),

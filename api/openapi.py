@@ -75,6 +75,10 @@ def error_statuses(method: str, path: str, operation: dict[str, Any]) -> set[int
             statuses.add(400)
     if any(p.get("in") in {"query", "path"} for p in operation.get("parameters", [])):
         statuses.add(422)
+    if any(
+        p.get("in") == "header" and p.get("name", "").lower() == "if-match" for p in operation.get("parameters", [])
+    ):
+        statuses.add(412)
     return statuses
 
 

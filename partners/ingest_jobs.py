@@ -120,6 +120,7 @@ async def run_upload(
     progress = Progress()
     header: list[str] | None = None
     pending: Lines = []
+    data_lines = 0
 
     async def flush(final: bool) -> Lines:
         return await anyio.to_thread.run_sync(
@@ -137,10 +138,13 @@ async def run_upload(
                 header = parsed
                 continue
             pending.append((number, raw))
+            data_lines += 1
             if len(pending) >= (upload.batch_size or BATCH_SIZE):
                 pending = await flush(False)
         if fmt == UploadFormat.csv and header is None:
             raise Invalid("The CSV upload is empty; the first line must be a header.", param="body")
+        if data_lines == 0:
+            raise Invalid("The upload holds no records; send at least one line.", param="body")
         await flush(True)
     except BaseException:
         with anyio.CancelScope(shield=True):

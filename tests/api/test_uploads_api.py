@@ -141,6 +141,18 @@ def test_unknown_content_type_and_empty_csv(client: TestClient, shop: tuple[Tena
     assert empty.status_code == 422
 
 
+@pytest.mark.parametrize("kind", ["customers", "purchases", "consent-events"])
+def test_an_upload_without_records_is_refused(
+    client: TestClient, shop: tuple[Tenant, dict[str, str]], token_for: Callable[..., str], kind: str
+) -> None:
+    # Found by the fuzzer: an empty body made a finished job of nothing (201).
+    tenant, _ = shop
+    headers = bearer(token_for(["customers:write", "consents:write"], tenant=tenant))
+    empty = client.post(f"/v1/uploads/{kind}", content=b"\n \n", headers={**headers, **NDJSON})
+    assert empty.status_code == 422, empty.text
+    assert empty.json()["param"] == "body" and "no records" in empty.json()["detail"]
+
+
 def test_progress_is_committed_batch_by_batch(engine: Any, make_tenant: Callable[..., Tenant]) -> None:
     tenant = make_tenant()
     keys = ingest_customers.Keys(b"k" * 32, "")
