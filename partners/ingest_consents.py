@@ -13,12 +13,13 @@ from collections.abc import AsyncIterable
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, IPvAnyAddress, ValidationError
+from pydantic import Field, ValidationError
 from sqlalchemy import Engine
 from sqlmodel import Session
 
 from partners import consent
-from partners.consent_rules import Action, Method, Purpose, Source
+from partners.consent_input import ConsentEventIn
+from partners.consent_rules import Purpose
 from partners.errors import DomainError
 from partners.ingest_jobs import IngestJob, JobKind, Lines, Progress, Upload, UploadFormat, run_upload
 from partners.ingest_rows import RowError, csv_cells, csv_header, domain_error, json_object, validation_error
@@ -32,28 +33,10 @@ _ORIGIN_COLUMNS = {"origin_ip": "ip", "origin_user_agent": "user_agent", "origin
 _PURPOSE_SEPARATORS = re.compile(r"[|\s]+")
 
 
-class _OriginIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    ip: IPvAnyAddress | None = None
-    user_agent: str | None = Field(default=None, max_length=500)
-    page_url: str | None = Field(default=None, max_length=2000)
-
-
-class _EventIn(BaseModel):
+class _EventIn(ConsentEventIn):
     """The single route's body, plus the customer's external id."""
 
-    model_config = ConfigDict(extra="forbid")
     external_id: str = Field(max_length=128)
-    event_id: str = Field(min_length=1, max_length=100)
-    action: Action
-    purposes: list[Purpose] | None = Field(default=None, min_length=1, max_length=len(Purpose))
-    partner: str | None = Field(default=None, max_length=40)
-    notice_id: str | None = Field(default=None, max_length=40)
-    confirms: str | None = Field(default=None, max_length=100)
-    method: Method
-    source: Source
-    occurred_at: AwareDatetime
-    origin: _OriginIn | None = None
 
 
 @dataclass(frozen=True)
@@ -68,20 +51,7 @@ def _row(line: int, values: dict[str, Any], rename: dict[str, str] | None = None
         body = _EventIn.model_validate(values)
     except ValidationError as exc:
         return validation_error(line, exc, rename)
-    origin = body.origin or _OriginIn()
-    event = consent.ConsentInput(
-        event_id=body.event_id,
-        action=body.action,
-        method=body.method,
-        source=body.source,
-        occurred_at=body.occurred_at,
-        purposes=tuple(body.purposes or ()),
-        partner=body.partner,
-        notice_id=body.notice_id,
-        confirms=body.confirms,
-        origin=consent.RequestOrigin(str(origin.ip) if origin.ip else None, origin.user_agent, origin.page_url),
-    )
-    return EventRow(line, body.external_id, event)
+    return EventRow(line, body.external_id, body.domain())
 
 
 def parse_ndjson_event(line: int, raw: bytes) -> EventRow | RowError:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, IPvAnyAddress
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from api.auth.principal import ConsentsWrite
 from api.deps import SessionDep, SettingsDep
@@ -14,7 +14,8 @@ from api.pagination import Page, Paging
 from api.preference_links import DEFAULT_TTL_DAYS, MAX_TTL_DAYS, issue_link
 from api.views.consents import ConsentEventOut, ConsentStateOut, NoticeOut, event_out, notice_out, state_out
 from partners import consent, consent_ledger, customers, notices, partnerships
-from partners.consent_rules import ALL_PARTNERS, Action, Method, Purpose, Source
+from partners.consent_input import ConsentEventIn, OriginIn, origin_of
+from partners.consent_rules import ALL_PARTNERS, Method, Purpose, Source
 
 router = APIRouter(prefix="/v1", tags=["consents"], route_class=IdempotentRoute)
 
@@ -30,27 +31,6 @@ class NoticeIn(BaseModel):
     purposes: list[Purpose] = Field(min_length=1, max_length=len(Purpose))
     partners: list[str] | Literal["all"] = Field(description='Named partner tenant ids, or "all" active partners')
     published_at: AwareDatetime | None = Field(default=None, description="When customers first saw it; default now")
-
-
-class OriginIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    ip: IPvAnyAddress | None = None
-    user_agent: str | None = Field(default=None, max_length=500)
-    page_url: str | None = Field(default=None, max_length=2000)
-
-
-class ConsentEventIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    event_id: str = Field(min_length=1, max_length=100, description="Your id; sending it again is a no-op")
-    action: Action
-    purposes: list[Purpose] | None = Field(default=None, min_length=1, max_length=len(Purpose))
-    partner: str | None = Field(default=None, max_length=40, description='A partner tenant id, or "all"')
-    notice_id: str | None = Field(default=None, max_length=40, description="Required for grants")
-    confirms: str | None = Field(default=None, max_length=100, description="For confirmations: the grant's event_id")
-    method: Method
-    source: Source
-    occurred_at: AwareDatetime
-    origin: OriginIn | None = None
 
 
 class WithdrawIn(BaseModel):
@@ -83,12 +63,6 @@ class PreferenceLinkIn(BaseModel):
 class PreferenceLinkOut(BaseModel):
     url: str
     expires_at: AwareDatetime
-
-
-def _origin(origin: OriginIn | None) -> consent.RequestOrigin:
-    if origin is None:
-        return consent.RequestOrigin()
-    return consent.RequestOrigin(str(origin.ip) if origin.ip else None, origin.user_agent, origin.page_url)
 
 
 def _result(session: SessionDep, tenant_id: str, recorded: consent.Recorded) -> ConsentResult:
@@ -143,18 +117,7 @@ def get_notice(notice_id: str, caller: ConsentsWrite, session: SessionDep) -> No
 def record_event(
     external_id: str, body: ConsentEventIn, caller: ConsentsWrite, session: SessionDep, response: Response
 ) -> ConsentResult:
-    event = consent.ConsentInput(
-        event_id=body.event_id,
-        action=body.action,
-        method=body.method,
-        source=body.source,
-        occurred_at=body.occurred_at,
-        purposes=tuple(body.purposes or ()),
-        partner=body.partner,
-        notice_id=body.notice_id,
-        confirms=body.confirms,
-        origin=_origin(body.origin),
-    )
+    event = body.domain()
     recorded = consent.record_event(session, caller.tenant_id, external_id, event, is_active_partner=is_active_partner)
     if recorded.replayed:
         response.status_code = 200
@@ -181,7 +144,7 @@ def withdraw(external_id: str, body: WithdrawIn, caller: ConsentsWrite, session:
         source=body.source,
         purposes=tuple(body.purposes),
         partner=body.partner,
-        origin=_origin(body.origin),
+        origin=origin_of(body.origin),
         event_id=body.event_id,
         occurred_at=body.occurred_at,
     )
