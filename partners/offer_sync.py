@@ -20,7 +20,6 @@ import asyncio
 import json
 import logging
 import random
-import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -42,6 +41,7 @@ from partners.offer_feeds import OfferFeed, OfferSyncRun, RunStatus
 from partners.offer_input import OfferFeedItem
 from partners.partnerships import Actor
 from partners.retry_schedule import parse_retry_after
+from partners.rounds import until_idle
 from partners.settings import Settings, load_settings
 
 with warnings.catch_warnings():
@@ -317,13 +317,7 @@ def sync_due(
 ) -> int:
     """Rounds until no feed is due (or `max_seconds` passed, to let other jobs run)."""
     policy = policy_from(settings, resolver)
-    started, total = time.monotonic(), 0
-    while time.monotonic() - started < max_seconds:
-        done = sync_round(engine, settings, policy)
-        total += done
-        if done == 0:
-            break
-    return total
+    return until_idle(lambda: sync_round(engine, settings, policy), max_seconds)
 
 
 def sync_offer_feeds(engine: Engine) -> int:

@@ -22,6 +22,7 @@ from sqlalchemy import Engine
 from partners import deliveries
 from partners.db import unit_of_work, utcnow
 from partners.egress import EgressPolicy, Reply, Resolver, client, policy_from, post
+from partners.rounds import until_idle
 from partners.settings import Settings, load_settings
 from partners.webhook_signing import headers
 
@@ -81,13 +82,7 @@ def deliver_due(
 ) -> int:
     """Rounds until nothing is due (or `max_seconds` passed, to let other jobs run)."""
     policy = policy_from(settings, resolver)
-    started, total = time.monotonic(), 0
-    while time.monotonic() - started < max_seconds:
-        done = deliver_round(engine, settings, policy)
-        total += done
-        if done == 0:
-            break
-    return total
+    return until_idle(lambda: deliver_round(engine, settings, policy), max_seconds)
 
 
 def deliver_webhooks(engine: Engine) -> int:
