@@ -76,8 +76,11 @@ def _empty_tables(request: pytest.FixtureRequest) -> Iterator[None]:
     tables = list(reversed(metadata.sorted_tables))
     with engine.begin() as connection:
         if engine.dialect.name == "postgresql":
-            names = ", ".join(connection.dialect.identifier_preparer.quote(t.name) for t in tables)
-            connection.execute(text(f"TRUNCATE {names} CASCADE"))
+            # One round trip of DELETEs, children first: TRUNCATE of every table costs ~0.7 s a test
+            # (new files for each table), which made the PostgreSQL run three times the SQLite one.
+            quote = connection.dialect.identifier_preparer.quote
+            statements = (f"DELETE FROM {quote(t.name)}" for t in tables)  # noqa: S608 (our own table names)
+            connection.exec_driver_sql("; ".join(statements))
         else:
             for table in tables:
                 connection.execute(table.delete())
