@@ -15,9 +15,11 @@ from api import errors, openapi
 from api.auth.keys import KeyRing
 from api.middleware import BodySizeLimitMiddleware, RequestIdMiddleware, SecurityHeadersMiddleware
 from api.ratelimit import PublicRateLimitMiddleware, RateLimiter
+from api.request_metrics import RequestMetricsMiddleware
 from api.routes import ROUTERS
 from partners.clients import DOCS_CLIENT_ID
 from partners.db import make_engine
+from partners.metrics import Metrics
 from partners.migrate import upgrade_engine
 from partners.settings import Settings, load_settings
 
@@ -63,6 +65,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.engine = engine
     app.state.keyring = KeyRing(settings)
     app.state.rate_limiter = RateLimiter.from_settings(settings)
+    app.state.metrics = Metrics()
     errors.install(app)
     openapi.install(app)
     for router in ROUTERS:
@@ -82,6 +85,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             expose_headers=["Retry-After", "X-Request-ID", "Idempotent-Replayed", "Location"],
         )
     app.add_middleware(RequestIdMiddleware)
+    # Outside the request ids, so that the 500s they answer for unhandled errors are counted too.
+    app.add_middleware(RequestMetricsMiddleware, metrics=app.state.metrics)
     # Outermost, so that every answer carries them: 413s and 500s from the middleware above too.
     app.add_middleware(SecurityHeadersMiddleware, hsts=settings.is_production)
     return app
