@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 from typing import Any
+from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import start_http_server
 from sqlalchemy.exc import OperationalError
@@ -154,7 +155,7 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> None:
     signal.signal(signal.SIGINT, stop)
     metrics = Metrics()
     if args.metrics_port is not None:
-        _serve_worker_metrics(metrics, args.metrics_host, args.metrics_port)
+        serve_worker_metrics(metrics, args.metrics_host, args.metrics_port)
     todo = jobs.jobs(metrics)
     last_run = {job.name: utcnow() - job.every for job in todo}
     print(f"Worker started: {len(todo)} job(s): {', '.join(j.name for j in todo)}")
@@ -177,10 +178,11 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> None:
     print("Worker stopped.")
 
 
-def _serve_worker_metrics(metrics: Metrics, host: str, port: int) -> None:
-    """The worker's own /metrics (webhook attempts), on a listener for the scraper only."""
-    start_http_server(port, addr=host, registry=metrics.registry)
+def serve_worker_metrics(metrics: Metrics, host: str, port: int) -> WSGIServer:
+    """The worker's own /metrics (webhook attempts), on a listener in a thread, for the scraper only."""
+    server, _thread = start_http_server(port, addr=host, registry=metrics.registry)
     print(f"Worker metrics on http://{host}:{port}/metrics")
+    return server
 
 
 def cmd_upload(_settings: Settings | None, args: argparse.Namespace) -> None:
