@@ -40,7 +40,7 @@ def _session(settings: Settings) -> Iterator[Session]:
 
 def _hint(exc: DomainError) -> str:
     if isinstance(exc, NotFound) and exc.param == "tenant_id":
-        return " Check the id: `partnerloop outbox status` lists tenants with disabled endpoints."
+        return " Check the id (ten_…, as `partnerloop tenant create` or GET /v1/tenant shows it)."
     if isinstance(exc, NotFound) and exc.param == "event_id":
         return " The event must be one whose recipient is this tenant (see the endpoint's delivery log)."
     if isinstance(exc, NotFound) and exc.param == "endpoint_id":
@@ -100,7 +100,7 @@ def cmd_keys_rotate(settings: Settings, _args: argparse.Namespace) -> None:
         until = utcnow() + timedelta(seconds=settings.access_token_ttl_seconds, minutes=1)
         print(f"Signing key rotated: new tokens are signed with {new.kid}, on every replica from its next token.")
         for kid in retiring:
-            print(f"  Retired {kid}: /.well-known/jwks.json keeps it until {_stamp(until)}, when its tokens expired.")
+            print(f"  Retired {kid}: /.well-known/jwks.json keeps it until {_stamp(until)}, once its tokens expired.")
         _print_keys(session, settings)
 
 
