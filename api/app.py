@@ -11,7 +11,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
-from api import errors, openapi
+from api import docs_ui, errors, openapi
 from api.auth.keys import KeyRing
 from api.middleware import BodySizeLimitMiddleware, RequestIdMiddleware, SecurityHeadersMiddleware
 from api.ratelimit import PublicRateLimitMiddleware, RateLimiter
@@ -52,6 +52,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         version="1",
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # api/docs_ui.py serves /docs with Swagger UI's files from us, not a CDN
         swagger_ui_init_oauth={
             "clientId": DOCS_CLIENT_ID,
             "usePkceWithAuthorizationCodeGrant": True,
@@ -68,6 +69,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.metrics = Metrics()
     errors.install(app)
     openapi.install(app)
+    docs_ui.install(app)
     for router in ROUTERS:
         app.include_router(router)
 
