@@ -46,6 +46,7 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        self._request_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         self.http_requests = Counter(
             "partnerloop_http_requests",
             "HTTP requests answered, by method, route template and status",
@@ -81,9 +82,16 @@ class Metrics:
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         """Count one answered request and its latency."""
-        labels = (method, route, str(status))
-        self.http_requests.labels(*labels).inc()
-        self.http_duration.labels(*labels).observe(seconds)
+        key = (method, route, status)
+        children = self._request_children.get(key)
+        if children is None:
+            # `labels()` validates and locks on every call: done once per series, the hot path is a dict hit.
+            labels = (method, route, str(status))
+            children = self.http_requests.labels(*labels), self.http_duration.labels(*labels)
+            self._request_children[key] = children
+        counter, histogram = children
+        counter.inc()
+        histogram.observe(seconds)
 
     def count_decisions(self, decisions: Mapping[str, int]) -> None:
         """Add one exchange answer's decisions, reason by reason."""

@@ -145,6 +145,11 @@ def _screenshots(context: Any, directory: Path) -> list[str]:
 def test_a_marketer_authorizes_creates_an_offer_and_reads_it_back(server: Server, tmp_path: Path) -> None:
     sync_api = _browser_or_skip()
     started = time.perf_counter()
+    steps: list[str] = []
+
+    def step(name: str) -> None:
+        steps.append(f"{name} {time.perf_counter() - started:.1f}s")
+
     create_id = _operation_id(server.url, "post", "/v1/offers")
     read_id = _operation_id(server.url, "get", "/v1/offers/{offer_id}")
     body = offer_body(title="Try-it-out cushions, 15% off", percent_off=15)
@@ -158,8 +163,10 @@ def test_a_marketer_authorizes_creates_an_offer_and_reads_it_back(server: Server
         context.set_default_timeout(STEP_TIMEOUT_MS)
         try:
             page = context.pages[0] if context.pages else context.new_page()
+            step("browser up")
             page.goto(f"{server.url}/docs")
             page.locator("button.authorize").first.click()
+            step("docs shown")
 
             # The authorization code flow's part of the dialog: client id preset, PKCE on; pick the scopes.
             flow = page.locator(".auth-container", has_text="Flow: authorizationCode")
@@ -177,6 +184,7 @@ def test_a_marketer_authorizes_creates_an_offer_and_reads_it_back(server: Server
             flow.get_by_role("button", name="Remove authorization").wait_for()  # "Logout"
             assert login.is_closed(), "the redirect page handed the code back but did not close"
             page.locator(".modal-ux button.close-modal").first.click()
+            step("authorized")
 
             create = page.locator(f"#{create_id}")
             create.locator(".opblock-summary").click()
@@ -184,6 +192,7 @@ def test_a_marketer_authorizes_creates_an_offer_and_reads_it_back(server: Server
             create.locator("textarea.body-param__text").fill(json.dumps(body))
             create.locator("button.execute").click()
             created = _response_of(create, 201)
+            step("created")
             assert created["id"].startswith("off_"), created
             assert (created["status"], created["content"]["title"]) == ("draft", body["title"]), created
 
@@ -193,12 +202,15 @@ def test_a_marketer_authorizes_creates_an_offer_and_reads_it_back(server: Server
             read.locator("tr[data-param-name='offer_id'] input").fill(created["id"])
             read.locator("button.execute").click()
             shown = _response_of(read, 200)
+            step("read back")
             assert (shown["id"], shown["content"]["title"]) == (created["id"], body["title"]), shown
             assert shown["content"]["percent_off"] == 15
         except Exception as exc:
             saved = _screenshots(context, Path(os.environ.get("PARTNERLOOP_SCREENSHOTS", tmp_path)))
             dialog = page.locator(".modal-ux").all_inner_texts() if context.pages else []
-            raise AssertionError(f"{exc}\ndialog: {dialog}\nscreenshots: {', '.join(saved)}") from exc
+            raise AssertionError(
+                f"{exc}\nsteps: {', '.join(steps)}\ndialog: {dialog}\nscreenshots: {', '.join(saved)}"
+            ) from exc
         finally:
             context.close()
-    print(f"docs browser test: {time.perf_counter() - started:.1f} s in the browser")
+    print(f"docs browser test: {time.perf_counter() - started:.1f} s in the browser ({', '.join(steps)})")
