@@ -11,13 +11,15 @@ from fastapi.middleware.cors import CORSMiddleware
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
-from api import errors, openapi
+from api import docs_ui, errors, openapi
 from api.auth.keys import KeyRing
 from api.middleware import BodySizeLimitMiddleware, RequestIdMiddleware, SecurityHeadersMiddleware
 from api.ratelimit import PublicRateLimitMiddleware, RateLimiter
+from api.request_metrics import RequestMetricsMiddleware
 from api.routes import ROUTERS
 from partners.clients import DOCS_CLIENT_ID
 from partners.db import make_engine
+from partners.metrics import Metrics
 from partners.migrate import upgrade_engine
 from partners.settings import Settings, load_settings
 
@@ -50,6 +52,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         version="1",
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # api/docs_ui.py serves /docs with Swagger UI's files from us, not a CDN
         swagger_ui_init_oauth={
             "clientId": DOCS_CLIENT_ID,
             "usePkceWithAuthorizationCodeGrant": True,
@@ -63,8 +66,10 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.engine = engine
     app.state.keyring = KeyRing(settings)
     app.state.rate_limiter = RateLimiter.from_settings(settings)
+    app.state.metrics = Metrics()
     errors.install(app)
     openapi.install(app)
+    docs_ui.install(app)
     for router in ROUTERS:
         app.include_router(router)
 
@@ -82,6 +87,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             expose_headers=["Retry-After", "X-Request-ID", "Idempotent-Replayed", "Location"],
         )
     app.add_middleware(RequestIdMiddleware)
+    # Outside the request ids, so that the 500s they answer for unhandled errors are counted too.
+    app.add_middleware(RequestMetricsMiddleware, metrics=app.state.metrics)
     # Outermost, so that every answer carries them: 413s and 500s from the middleware above too.
     app.add_middleware(SecurityHeadersMiddleware, hsts=settings.is_production)
     return app

@@ -1,4 +1,4 @@
-"""The `partnerloop` command: serve, db upgrade, demo, worker, upload."""
+"""The `partnerloop` command: serve, db upgrade, demo, worker, upload; operator commands in api/cli_ops.py."""
 
 from __future__ import annotations
 
@@ -6,20 +6,27 @@ import argparse
 import inspect
 import logging
 import os
+import shutil
 import signal
 import sys
+import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
 from types import FrameType
 from typing import Any
+from wsgiref.simple_server import WSGIServer
 
+from prometheus_client import start_http_server
 from sqlalchemy.exc import OperationalError
 
-from api import cli_upload
-from api.middleware import request_id_var
+from api import cli_ops, cli_upload
+from api.middleware import log_context
 from partners import demo, demo_story, jobs, signing_keys
 from partners.db import make_engine, unit_of_work, utcnow
 from partners.logs import configure
+from partners.metrics import MULTIPROCESS_DIR_ENV, Metrics
 from partners.migrate import upgrade
 from partners.settings import Settings, SettingsError, load_settings
 
@@ -100,17 +107,40 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
         # Importing the app takes seconds of CPU; on a busy host a worker would miss uvicorn's
         # default 5 s startup check and be killed and respawned forever.
         extra["timeout_worker_healthcheck"] = WORKER_STARTUP_SECONDS
-    uvicorn.run(
-        "api.app:create_app",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        server_header=False,
-        proxy_headers=True,
-        log_config=None,
-        **extra,
-    )
+    with _shared_metrics(args.workers):
+        uvicorn.run(
+            "api.app:create_app",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            server_header=False,
+            proxy_headers=True,
+            log_config=None,
+            **extra,
+        )
+
+
+@contextmanager
+def _shared_metrics(workers: int) -> Iterator[None]:
+    """With several worker processes, one directory they all write their metrics to, for this run only."""
+    configured = os.environ.get(MULTIPROCESS_DIR_ENV)
+    if configured:
+        # The operator's directory: samples of an earlier run would be added to this one's.
+        for stale in Path(configured).glob("*.db"):
+            stale.unlink()
+        yield
+        return
+    if workers <= 1:
+        yield  # one process counts in memory
+        return
+    path = tempfile.mkdtemp(prefix="partnerloop-metrics-")
+    os.environ[MULTIPROCESS_DIR_ENV] = path  # read by the worker processes when they import prometheus_client
+    try:
+        yield
+    finally:
+        os.environ.pop(MULTIPROCESS_DIR_ENV, None)
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> None:
@@ -123,10 +153,14 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    last_run = {job.name: utcnow() - job.every for job in jobs.JOBS}
-    print(f"Worker started: {len(jobs.JOBS)} job(s): {', '.join(j.name for j in jobs.JOBS)}")
+    metrics = Metrics()
+    if args.metrics_port is not None:
+        serve_worker_metrics(metrics, args.metrics_host, args.metrics_port)
+    todo = jobs.jobs(metrics)
+    last_run = {job.name: utcnow() - job.every for job in todo}
+    print(f"Worker started: {len(todo)} job(s): {', '.join(j.name for j in todo)}")
     while not stopping:
-        for job in jobs.JOBS:
+        for job in todo:
             if utcnow() - last_run[job.name] < job.every:
                 continue
             try:
@@ -142,6 +176,13 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> None:
         time.sleep(args.poll_seconds)
     engine.dispose()
     print("Worker stopped.")
+
+
+def serve_worker_metrics(metrics: Metrics, host: str, port: int) -> WSGIServer:
+    """The worker's own /metrics (webhook attempts), on a listener in a thread, for the scraper only."""
+    server, _thread = start_http_server(port, addr=host, registry=metrics.registry)
+    print(f"Worker metrics on http://{host}:{port}/metrics")
+    return server
 
 
 def cmd_upload(_settings: Settings | None, args: argparse.Namespace) -> None:
@@ -169,6 +210,8 @@ def build_parser() -> argparse.ArgumentParser:
     worker = sub.add_parser("worker", help="run background jobs")
     worker.add_argument("--once", action="store_true", help="run each due job once, then exit")
     worker.add_argument("--poll-seconds", type=float, default=1.0)
+    worker.add_argument("--metrics-port", type=int, help="serve this worker's metrics (webhook attempts) on this port")
+    worker.add_argument("--metrics-host", default="127.0.0.1", help="address of that listener (default: loopback)")
     worker.set_defaults(handler=cmd_worker)
     upload = sub.add_parser(
         "upload",
@@ -183,6 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     upload.add_argument("--show-errors", type=int, default=20, help="how many row errors to print")
     upload.set_defaults(handler=cmd_upload, needs_settings=False)
+    cli_ops.register(sub)
     return parser
 
 
@@ -193,5 +237,5 @@ def main(argv: Sequence[str] | None = None) -> None:
         args.handler(None, args)
         return
     settings = _settings()
-    configure(settings.log_level, lambda: {"request_id": request_id_var.get()})
+    configure(settings.log_level, log_context)
     args.handler(settings, args)

@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from partners.db import unit_of_work
+from partners.metrics import Metrics
 from partners.settings import Settings
 
 
@@ -26,6 +27,12 @@ async def get_engine(request: Request) -> Engine:
     return engine
 
 
+async def get_metrics(request: Request) -> Metrics:
+    """The app's metrics instruments."""
+    metrics: Metrics = request.app.state.metrics
+    return metrics
+
+
 def get_session(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Session]:
     """The request's transaction: committed before the answer is sent, rolled back on error."""
     with unit_of_work(engine) as session:
@@ -34,4 +41,5 @@ def get_session(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Sess
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
+MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]

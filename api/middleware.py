@@ -9,6 +9,7 @@ import secrets
 import time
 from collections.abc import Callable
 from contextvars import ContextVar
+from dataclasses import dataclass
 
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
@@ -19,8 +20,35 @@ from api.errors import PROBLEM_JSON, TYPE_BASE, internal_error_body
 REQUEST_ID_HEADER = "x-request-id"
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 
-# Request-scoped context for log records (a ContextVar is per task, not shared state).
-request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
+
+@dataclass
+class RequestContext:
+    """What every log line of a request carries. Mutable: the tenant is learnt midway, in a thread."""
+
+    request_id: str
+    tenant_id: str | None = None
+
+
+# Request-scoped context for log records (a ContextVar is per task, not shared state). It holds a
+# mutable object because sync dependencies run in worker threads on a *copy* of the context: a
+# value set there would not come back, an attribute set on the shared object does.
+request_context_var: ContextVar[RequestContext | None] = ContextVar("request_context", default=None)
+
+
+def log_context() -> dict[str, str | None]:
+    """The request id and tenant of the request being served, for `partners.logs.JsonFormatter`."""
+    context = request_context_var.get()
+    if context is None:
+        return {}
+    return {"request_id": context.request_id, "tenant_id": context.tenant_id}
+
+
+def note_tenant(tenant_id: str) -> None:
+    """Tell the request's log lines which tenant it acts for (once its token is verified)."""
+    context = request_context_var.get()
+    if context is not None:
+        context.tenant_id = tenant_id
+
 
 access_log = logging.getLogger("partnerloop.access")
 error_log = logging.getLogger("partnerloop.api")
@@ -39,7 +67,8 @@ class RequestIdMiddleware:
         incoming = dict(scope["headers"]).get(REQUEST_ID_HEADER.encode(), b"").decode("latin-1")
         request_id = incoming if _VALID_REQUEST_ID.match(incoming) else "req_" + secrets.token_hex(12)
         scope.setdefault("state", {})["request_id"] = request_id
-        token = request_id_var.set(request_id)
+        context = RequestContext(request_id)
+        token = request_context_var.set(context)
         begun = time.perf_counter()
         status = 500
         started = False
@@ -69,10 +98,10 @@ class RequestIdMiddleware:
                 extra={
                     "status": status,
                     "duration_ms": round((time.perf_counter() - begun) * 1000, 2),
-                    "tenant_id": getattr(scope["state"].get("principal"), "tenant_id", None),
+                    "tenant_id": context.tenant_id,
                 },
             )
-            request_id_var.reset(token)
+            request_context_var.reset(token)
 
 
 class BodyTooLarge(HTTPException):

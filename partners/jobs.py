@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 
 from partners import idempotency, offer_sync, worker
 from partners.db import unit_of_work, utcnow
+from partners.metrics import Metrics
 
 
 @dataclass(frozen=True)
@@ -25,10 +26,12 @@ def purge_idempotency_keys(engine: Engine) -> int:
         return idempotency.purge_expired(session, utcnow())
 
 
-JOBS = (
-    Job("purge_idempotency_keys", timedelta(minutes=10), purge_idempotency_keys),
-    # Every poll: hand out outbox events and deliver due webhooks (partners.worker).
-    Job("deliver_webhooks", timedelta(0), worker.deliver_webhooks),
-    # Every poll: pull the offer feeds that are due (partners.offer_sync; one indexed query when none is).
-    Job("sync_offer_feeds", timedelta(0), offer_sync.sync_offer_feeds),
-)
+def jobs(metrics: Metrics | None = None) -> tuple[Job, ...]:
+    """The worker's jobs; webhook attempts are counted in `metrics` when given."""
+    return (
+        Job("purge_idempotency_keys", timedelta(minutes=10), purge_idempotency_keys),
+        # Every poll: hand out outbox events and deliver due webhooks (partners.worker).
+        Job("deliver_webhooks", timedelta(0), lambda engine: worker.deliver_webhooks(engine, metrics)),
+        # Every poll: pull the offer feeds that are due (partners.offer_sync; one indexed query when none is).
+        Job("sync_offer_feeds", timedelta(0), offer_sync.sync_offer_feeds),
+    )

@@ -70,6 +70,8 @@ class Settings(BaseSettings):
     webhook_max_response_bytes: Annotated[int, Field(ge=1024)] = 64 * 1024
     webhook_disable_after_days: Annotated[float, Field(gt=0)] = 5.0
     webhook_batch_size: Annotated[int, Field(ge=1, le=100)] = 20
+    # The bearer token Prometheus sends to scrape GET /metrics; unset, /metrics is off (404).
+    metrics_token: SecretStr | None = None
 
     @property
     def is_production(self) -> bool:
@@ -97,6 +99,12 @@ class Settings(BaseSettings):
                     f"{MIN_SECRET_LENGTH} characters in production "
                     "(generate one with: python -c 'import secrets; print(secrets.token_urlsafe(48))')"
                 )
+        token = self.metrics_token.get_secret_value() if self.metrics_token is not None else None
+        if token is not None and (token.lower() in PLACEHOLDERS or len(token) < MIN_SECRET_LENGTH):
+            raise SettingsError(
+                f"PARTNERLOOP_METRICS_TOKEN must be a random value of at least {MIN_SECRET_LENGTH} characters "
+                "in production, or unset to turn /metrics off"
+            )
         if self.database_url.startswith("sqlite"):
             raise SettingsError("production needs PostgreSQL: set PARTNERLOOP_DATABASE_URL")
         if not self.base_url.startswith("https://"):

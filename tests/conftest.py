@@ -103,6 +103,8 @@ def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Set
         identity_hash_key=secrets.token_urlsafe(48),
         secrets_file=Path(tmp_path_factory.mktemp("secrets")) / "unused.json",
         max_body_bytes=64 * 1024,
+        # /metrics is on in tests, as in a deployment that scrapes it (tests/api/test_metrics.py).
+        metrics_token=secrets.token_urlsafe(32),
         # Tests call many routes with one token; the limits have their own tests (test_rate_limits.py).
         rate_limit_per_minute=1_000_000,
         rate_limit_burst=1_000_000,

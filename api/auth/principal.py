@@ -16,6 +16,7 @@ from api.auth import protector
 from api.auth.keys import KeyRing
 from api.deps import SessionDep, SettingsDep
 from api.errors import ApiProblem
+from api.middleware import note_tenant
 from partners.scopes import DESCRIPTIONS, Scope
 
 REALM = 'Bearer realm="partnerloop"'
@@ -106,6 +107,7 @@ def _verified(
         ) from exc
     principal = Principal(claims.tenant_id, claims.client_id, claims.user_id, claims.scopes, claims.family_id)
     request.state.principal = principal
+    note_tenant(principal.tenant_id)
     ratelimit.check_caller(request, principal.tenant_id, principal.caller_id)
     return principal
 

@@ -12,6 +12,7 @@ from api.routes import (
     forecasts,
     health,
     login,
+    metrics,
     oauth,
     offer_feeds,
     offers,
@@ -30,6 +31,7 @@ from api.routes import (
 
 ROUTERS: list[APIRouter] = [
     health.router,
+    metrics.router,
     oauth.router,
     login.router,
     tenants.router,

@@ -8,7 +8,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from api.auth.principal import ExchangeRead
-from api.deps import SessionDep, SettingsDep
+from api.deps import MetricsDep, SessionDep, SettingsDep
 from api.idempotency import IdempotentRoute
 from partners import exchange
 from partners.db import utcnow
@@ -87,7 +87,9 @@ def _shown(s: exchange.OfferShown) -> ShownOfferOut:
     summary="Partner offers to show this customer now (recorded as impressions)",
     description="Unknown customers get an empty answer, like customers with nothing to show.",
 )
-def ask(body: ExchangeIn, caller: ExchangeRead, session: SessionDep, settings: SettingsDep) -> ExchangeOut:
+def ask(
+    body: ExchangeIn, caller: ExchangeRead, session: SessionDep, settings: SettingsDep, metrics: MetricsDep
+) -> ExchangeOut:
     request = exchange.ExchangeRequest(
         customer_external_id=body.customer_external_id,
         placement=body.placement,
@@ -99,4 +101,5 @@ def ask(body: ExchangeIn, caller: ExchangeRead, session: SessionDep, settings: S
     )
     key = settings.secret_key.get_secret_value().encode()
     result = exchange.answer(session, caller.tenant_id, request, now=utcnow(), code_key=key)
+    metrics.count_decisions(result.decisions)
     return ExchangeOut(answer_id=result.answer_id, offers=[_shown(s) for s in result.offers])

@@ -27,6 +27,8 @@ PUBLIC = {
     ("post", "/v1/tenants"),
     ("post", "/v1/invitations/accept"),
 }
+# Operations for the operator's tools, opened by their own token (never a tenant's): the scrape.
+OPERATOR = {("get", "/metrics"): "metrics"}
 # Pages for browsers, not API operations: the docs, the staff login, customers' preference pages.
 NOT_IN_THE_DOCUMENT = {
     "/openapi.json",
@@ -71,7 +73,20 @@ def test_only_the_public_operations_go_without_the_security_scheme(app: FastAPI)
     unsecured = {
         key for key, spec in operations(app.openapi()).items() if not any(SCHEME in r for r in spec.get("security", []))
     }
-    assert unsecured == PUBLIC
+    assert unsecured == PUBLIC | set(OPERATOR)
+
+
+def test_operator_operations_declare_their_own_scheme_and_not_the_tenants(app: FastAPI) -> None:
+    document = app.openapi()
+    for (method, path), scheme in OPERATOR.items():
+        spec = operations(document)[(method, path)]
+        assert spec["security"] == [{scheme: []}], (method, path)
+        assert document["components"]["securitySchemes"][scheme] == {
+            "type": "http",
+            "scheme": "bearer",
+            "description": document["components"]["securitySchemes"][scheme]["description"],
+        }
+        assert "WWW-Authenticate" in spec["responses"]["401"]["headers"]
 
 
 def test_every_operation_declares_its_errors_as_problem_json(app: FastAPI) -> None:
@@ -80,7 +95,7 @@ def test_every_operation_declares_its_errors_as_problem_json(app: FastAPI) -> No
     assert "HTTPValidationError" not in document["components"]["schemas"]
     for (method, path), spec in operations(document).items():
         responses = spec["responses"]
-        secured = (method, path) not in PUBLIC
+        secured = (method, path) not in PUBLIC and (method, path) not in OPERATOR
         if secured:
             assert {"401", "403", "429"} <= set(responses), (method, path)
             assert "WWW-Authenticate" in responses["401"]["headers"]

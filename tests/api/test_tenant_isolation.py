@@ -47,6 +47,8 @@ METHODS = ("get", "put", "post", "patch", "delete")
 PUBLIC_PATHS = {"/healthz", "/readyz", "/login", "/logout"}
 PUBLIC_PREFIXES = ("/.well-known/", "/oauth/")
 PUBLIC_OPERATIONS = {("post", "/v1/tenants"), ("post", "/v1/invitations/accept")}
+# Operator routes opened by the operator's own token, which no tenant holds (GET /metrics).
+OPERATOR_OPERATIONS = {("get", "/metrics")}
 # Routes that show other retailers' public profile by design (discovery): there A's tenant id
 # and name may appear, never anything else of A's.
 DIRECTORY_OPERATIONS = {("get", "/v1/partner-suggestions")}
@@ -434,6 +436,8 @@ def test_reads_show_nothing_of_another_tenant(op: Operation, world: World, outsi
     response = client.get(op.path, params={n: QUERY_VALUES[n] for n in required}, headers=bearer(outsider))
     if is_public(op.method, op.path):
         assert response.status_code < 500, response.text
+    elif (op.method, op.path) in OPERATOR_OPERATIONS:
+        assert response.status_code == 401, f"{op.name} opened to a tenant's token: {response.status_code}"
     else:
         # B holds every scope: anything but its own data (or "you have none yet") makes the check vacuous.
         assert response.status_code in {200, 404}, f"{op.name} answered {response.status_code}: {response.text}"
@@ -444,6 +448,10 @@ def test_reads_show_nothing_of_another_tenant(op: Operation, world: World, outsi
 @pytest.mark.parametrize("op", OPERATIONS, ids=lambda op: op.name)
 def test_every_private_operation_declares_and_enforces_the_security_scheme(op: Operation, client: TestClient) -> None:
     declared = [requirement for requirement in op.spec.get("security", []) if SECURITY_SCHEME in requirement]
+    if (op.method, op.path) in OPERATOR_OPERATIONS:
+        assert not declared and op.spec.get("security"), f"{op.name} must declare the operator's scheme only"
+        assert client.request(op.method.upper(), op.path).status_code == 401
+        return
     if is_public(op.method, op.path):
         assert not declared, f"{op.name} is public but declares {SECURITY_SCHEME}"
         return

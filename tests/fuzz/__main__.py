@@ -34,6 +34,8 @@ BIN = Path(sys.executable).parent
 OWNER_EMAIL = "owner@fuzzed.example"
 OWNER_PASSWORD = "fuzzing is not a password"  # a throwaway database's login
 DEFAULT_SEED = 20240901
+# The scraper's token for this run's server: /metrics is fuzzed opened, like any other operation.
+METRICS_TOKEN = "fuzzing-scraper-token-" + "x" * 24
 # Per operation, in the fuzzing phase (the coverage phase makes its own, deterministic cases): with
 # the 86 operations of today the whole run takes ~3 minutes on this 2-core machine.
 DEFAULT_MAX_EXAMPLES = 10
@@ -62,6 +64,7 @@ def server_env(workdir: Path, base_url: str) -> dict[str, str]:
             "PARTNERLOOP_RATE_LIMIT_BURST": "1000000",
             "PARTNERLOOP_PUBLIC_RATE_LIMIT_PER_MINUTE": "1000000",
             "PARTNERLOOP_PUBLIC_RATE_LIMIT_BURST": "1000000",
+            "PARTNERLOOP_METRICS_TOKEN": METRICS_TOKEN,
         }
     )
     env.pop("PARTNERLOOP_REDIS_URL", None)
@@ -106,6 +109,12 @@ def config(
         "[[operations]]",
         'include-path-regex = "^/oauth/(revoke|introspect)$"',
         f'headers = {{ Authorization = "Basic {basic}" }}',
+    ]
+    # The scrape is opened by the operator's token, not a tenant's.
+    tail += [
+        "[[operations]]",
+        'include-path-regex = "^/metrics$"',
+        f'headers = {{ Authorization = "Bearer {METRICS_TOKEN}" }}',
     ]
     static = (Path(__file__).parent / "schemathesis.toml").read_text()
     return "\n".join(head) + "\n" + static + "\n" + "\n".join(tail) + "\n"
