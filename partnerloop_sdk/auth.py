@@ -8,11 +8,17 @@ refreshing with the same refresh token at once would look like theft and revoke 
 from __future__ import annotations
 
 import threading
+import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import authlib.deprecate  # noqa: F401 (installs authlib's "always show" filter, which ours must follow)
 import httpx
-from authlib.integrations.httpx_client import OAuth2Client
+
+with warnings.catch_warnings():
+    # authlib nudges towards the httpx2 fork; httpx is what we use, and it works.
+    warnings.filterwarnings("ignore", message="The httpx module is deprecated")
+    from authlib.integrations.httpx_client import OAuth2Client
 
 from partnerloop_sdk.errors import from_response
 from partnerloop_sdk.retry import retry_after
@@ -41,10 +47,13 @@ class OAuthHttp(OAuth2Client):  # type: ignore[misc]  # authlib ships no type hi
                 return True
             return bool(super().ensure_active_token(self.token))
 
-    def request(self, method: str, url: Any, withhold_token: bool = False, **kwargs: Any) -> httpx.Response:
-        if not withhold_token and self.token is None:
+    def request(
+        self, method: str, url: Any, withhold_token: bool = False, auth: Any = httpx.USE_CLIENT_DEFAULT, **kwargs: Any
+    ) -> httpx.Response:
+        # Token requests themselves pass their own `auth` (the client's credentials): never a bearer token.
+        if not withhold_token and auth is httpx.USE_CLIENT_DEFAULT and self.token is None:
             self.ensure_active_token()
-        response: httpx.Response = super().request(method, url, withhold_token=withhold_token, **kwargs)
+        response: httpx.Response = super().request(method, url, withhold_token=withhold_token, auth=auth, **kwargs)
         return response
 
     def renew(self) -> None:

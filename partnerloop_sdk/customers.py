@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
+from partnerloop_sdk.account import iterate
 from partnerloop_sdk.models import ConsentResult, Customer, Notice
 from partnerloop_sdk.session import ApiSession
 
@@ -70,6 +71,10 @@ class Consents:
         if published_at is not None:
             body["published_at"] = published_at
         return cast(Notice, self._api.call("POST", "/v1/consent-notices", json=body).json())
+
+    def notices(self, key: str | None = None) -> Iterator[Notice]:
+        """Notice versions, oldest first (of one `key`, if given)."""
+        return cast(Iterator[Notice], iterate(self._api, "/v1/consent-notices", {"key": key}))
 
     def record(self, external_id: str, event: dict[str, Any]) -> ConsentResult:
         """Record a consent event (granted, withdrawn, confirmed); an `event_id` sent again is a no-op."""

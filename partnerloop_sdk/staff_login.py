@@ -44,16 +44,16 @@ def log_in(
     ) as browser:
         authorize, state = browser.create_authorization_url(f"{base}/oauth/authorize", code_verifier=verifier)
         next_url = authorize.removeprefix(base)
-        page = browser.get("/login", params={"next": next_url}, withhold_token=True)
+        page = browser.request("GET", "/login", params={"next": next_url}, withhold_token=True)
         found = _CSRF.search(page.text)
         if page.status_code != 200 or found is None:
             raise PartnerloopError(page.status_code, "login_unavailable", "The login page did not offer a form.")
         form = {"email": email, "password": password, "csrf_token": found.group(1), "next": next_url}
-        logged_in = browser.post("/login", data=form, withhold_token=True)
+        logged_in = browser.request("POST", "/login", data=form, withhold_token=True)
         if logged_in.status_code != 303:
             reason = "locked for a while (too many attempts)" if logged_in.status_code == 429 else "refused"
             raise PartnerloopError(logged_in.status_code, "login_failed", f"The staff login was {reason}.")
-        answer = browser.get(next_url, withhold_token=True)
+        answer = browser.request("GET", next_url, withhold_token=True)
         location = answer.headers.get("location", "")
         params = {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
         if answer.status_code != 302 or "code" not in params:
