@@ -101,16 +101,21 @@ def partnerloop_env(database_url: str, base_url: str, workdir: Path) -> dict[str
     return env
 
 
-def start_partnerloop(processes: Processes, database_url: str) -> str:
-    """`partnerloop serve` and `partnerloop worker` on a free port; the API's base URL once it answers."""
+def start_partnerloop(processes: Processes, database_url: str, *, migrated: bool = False) -> str:
+    """`partnerloop serve` and `partnerloop worker` on a free port; the API's base URL once both run.
+
+    On a database already `migrated` both start at once; otherwise the worker waits for serve's migration.
+    """
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     env = partnerloop_env(database_url, base_url, processes.workdir)
     script = str(Path(sys.executable).with_name("partnerloop"))
     server = processes.start("partnerloop-serve", [script, "serve", "--port", str(port)], env)
+    worker_command = [script, "worker", "--poll-seconds", "0.2"]
+    worker = processes.start("partnerloop-worker", worker_command, env) if migrated else None
     wait_until_up(server, f"{base_url}/readyz")
-    # Started after serve has migrated the database, so the worker never races the migration.
-    worker = processes.start("partnerloop-worker", [script, "worker", "--poll-seconds", "0.2"], env)
+    if worker is None:  # started after serve has migrated the database, so it never races the migration
+        worker = processes.start("partnerloop-worker", worker_command, env)
     deadline = time.monotonic() + 60
     while "Worker started" not in worker.output():
         if worker.proc.poll() is not None or time.monotonic() > deadline:
@@ -119,8 +124,10 @@ def start_partnerloop(processes: Processes, database_url: str) -> str:
     return base_url
 
 
-def start_shop(processes: Processes, module: str, partnerloop_url: str, client_id: str, client_secret: str) -> str:
-    """An example shop under uvicorn on a free port; its base URL once it answers."""
+def launch_shop(
+    processes: Processes, module: str, partnerloop_url: str, client_id: str, client_secret: str
+) -> tuple[str, Process]:
+    """Start an example shop under uvicorn on a free port (without waiting for it); its base URL."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PARTNERLOOP_", "SHOP_"))}
@@ -133,5 +140,15 @@ def start_shop(processes: Processes, module: str, partnerloop_url: str, client_i
     )
     command = [sys.executable, "-m", "uvicorn", f"examples.{module}:app", "--factory", "--host", "127.0.0.1"]
     shop = processes.start(module, [*command, "--port", str(port), "--log-level", "warning"], env)
-    wait_until_up(shop, f"{url}/")
-    return url
+    return url, shop
+
+
+def start_shops(processes: Processes, partnerloop_url: str, shops: dict[str, tuple[str, str]]) -> dict[str, str]:
+    """Start the shops (module name → client id and secret) side by side; their base URLs once all answer."""
+    launched = {
+        module: launch_shop(processes, module, partnerloop_url, client_id, secret)
+        for module, (client_id, secret) in shops.items()
+    }
+    for url, process in launched.values():
+        wait_until_up(process, f"{url}/")
+    return {module: url for module, (url, _) in launched.items()}

@@ -26,7 +26,7 @@ from typing import Any
 
 import httpx
 
-from examples.processes import Processes, start_partnerloop, start_shop
+from examples.processes import Processes, start_partnerloop, start_shops
 from partnerloop_sdk import Partnerloop, log_in, sign_up
 
 SCOPES = [
@@ -180,8 +180,12 @@ def main(argv: list[str] | None = None) -> None:
         beds = set_up_retailer(partnerloop_url, BEDS_PROFILE, f"owner-{suffix}@snoozypaws.example")
         care = set_up_retailer(partnerloop_url, CARE_PROFILE, f"owner-{suffix}@pawsomecare.example")
         print(f"Signed up {beds.name} ({beds.tenant_id}) and {care.name} ({care.tenant_id}), with API clients")
-        beds_url = start_shop(processes, "pet_beds", partnerloop_url, beds.client_id, beds.client_secret)
-        care_url = start_shop(processes, "pet_care", partnerloop_url, care.client_id, care.client_secret)
+        urls = start_shops(
+            processes,
+            partnerloop_url,
+            {"pet_beds": (beds.client_id, beds.client_secret), "pet_care": (care.client_id, care.client_secret)},
+        )
+        beds_url, care_url = urls["pet_beds"], urls["pet_care"]
         print(f"Shops: {beds.name} at {beds_url}/  {care.name} at {care_url}/")
         run_story(partnerloop_url, beds, care, beds_url, care_url, say=lambda line: print("  " + line))
         print(f"See the webhooks at {beds_url}/webhooks and {care_url}/webhooks")

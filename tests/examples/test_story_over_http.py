@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import Engine
 
 from examples import story
-from examples.processes import Processes, start_partnerloop, start_shop
+from examples.processes import Processes, start_partnerloop, start_shops
 from partnerloop_sdk import Partnerloop
 
 
@@ -32,11 +32,12 @@ def test_the_story_runs_between_partnerloop_and_the_two_shops(
     database_url: str, engine: Engine, processes: Processes
 ) -> None:
     started = time.monotonic()
-    partnerloop_url = start_partnerloop(processes, database_url)
+    partnerloop_url = start_partnerloop(processes, database_url, migrated=True)  # conftest migrated it
     beds = story.set_up_retailer(partnerloop_url, story.BEDS_PROFILE, "owner@beds.example")
     care = story.set_up_retailer(partnerloop_url, story.CARE_PROFILE, "owner@care.example")
-    beds_url = start_shop(processes, "pet_beds", partnerloop_url, beds.client_id, beds.client_secret)
-    care_url = start_shop(processes, "pet_care", partnerloop_url, care.client_id, care.client_secret)
+    shops = {"pet_beds": (beds.client_id, beds.client_secret), "pet_care": (care.client_id, care.client_secret)}
+    urls = start_shops(processes, partnerloop_url, shops)
+    beds_url, care_url = urls["pet_beds"], urls["pet_care"]
 
     result = story.run_story(partnerloop_url, beds, care, beds_url, care_url, say=print)
 

@@ -164,3 +164,12 @@ def test_webhook_endpoints_hand_out_their_secret_once(shops: dict[str, Shop]) ->
     assert "secret" not in endpoints.get(created["id"])
     rotated = endpoints.rotate_secret(created["id"], overlap_seconds=60)
     assert rotated["secret"] != created["secret"] and rotated["previous_secret_expires_at"] is not None
+
+
+def test_a_staff_login_with_the_wrong_password_is_refused(transport: httpx.BaseTransport) -> None:
+    sign_up(BASE, "Shop", "owner@shop.example", PASSWORD, transport=transport)
+    with pytest.raises(PartnerloopError) as raised:
+        log_in(BASE, "owner@shop.example", "not the password at all", transport=transport)
+    assert (raised.value.status, raised.value.code) == (401, "login_failed")
+    token = log_in(BASE, "owner@shop.example", PASSWORD, scope="profile:read", transport=transport)
+    assert token["scope"] == "profile:read" and token["refresh_token"].startswith("plp_rt_")
