@@ -7,6 +7,7 @@ they import nothing of Partnerloop's own code.
 from __future__ import annotations
 
 import html
+import json
 import os
 import threading
 from collections.abc import AsyncIterator, Callable
@@ -124,7 +125,7 @@ def webhook_routes() -> APIRouter:
         shop: Shop = request.app.state.shop
         rows = "".join(
             f"<tr><td>{html.escape(m['timestamp'])}</td><td>{html.escape(m['type'])}</td>"
-            f"<td><code>{html.escape(str(m['data']))}</code></td></tr>"
+            f"<td><code>{html.escape(json.dumps(m['data']))}</code></td></tr>"
             for m in shop.inbox.messages
         )
         table = f"<table><tr><th>when</th><th>event</th><th>data</th></tr>{rows}</table>"

@@ -16,12 +16,14 @@ import argparse
 import os
 import re
 import secrets
+import signal
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import httpx
@@ -165,6 +167,10 @@ def _wait_for_webhooks(shop: httpx.Client, expected: set[str], timeout: float = 
         time.sleep(0.2)
 
 
+def _interrupt(_signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the story, print what happens, keep it all running until Ctrl-C (unless --exit)."""
     parser = argparse.ArgumentParser(prog="python -m examples.story", description=__doc__.split("\n\n")[0])
@@ -173,6 +179,8 @@ def main(argv: list[str] | None = None) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="partnerloop-story-"))
     database_url = os.environ.get("PARTNERLOOP_DATABASE_URL") or f"sqlite:///{workdir / 'partnerloop.db'}"
     processes = Processes(workdir)
+    # A TERM (or an INT where a background job ignores it) stops the children too, via `finally`.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         partnerloop_url = start_partnerloop(processes, database_url)
         print(f"Partnerloop: {partnerloop_url}/docs (logs in {workdir})")
