@@ -112,7 +112,7 @@ def get_notice(notice_id: str, caller: ConsentsWrite, session: SessionDep) -> No
     "/customers/{external_id}/consent-events",
     status_code=201,
     summary="Record a grant, a double opt-in confirmation or a withdrawal",
-    responses={200: {"description": "This event_id was recorded already; nothing changed"}},
+    responses={200: {"model": ConsentResult, "description": "This event_id was recorded already; nothing changed"}},
 )
 def record_event(
     external_id: str, body: ConsentEventIn, caller: ConsentsWrite, session: SessionDep, response: Response

@@ -46,7 +46,7 @@ class PurchaseIn(BaseModel):
 @router.put(
     "/customers/{external_id}",
     summary="Register a customer, or replace what we hold about it",
-    responses={201: {"description": "Created"}},
+    responses={201: {"model": CustomerOut, "description": "Created"}},
 )
 def put_customer(
     external_id: str,
@@ -79,7 +79,7 @@ def get_customer(external_id: str, caller: CustomersWrite, session: SessionDep, 
     "/customers/{external_id}/purchases",
     status_code=201,
     summary="Record an order; the customer's interest profile follows at once",
-    responses={200: {"description": "This order was recorded already; nothing changed"}},
+    responses={200: {"model": PurchaseOut, "description": "This order was recorded already; nothing changed"}},
 )
 def post_purchase(
     external_id: str, body: PurchaseIn, caller: CustomersWrite, session: SessionDep, response: Response

@@ -138,7 +138,7 @@ def create_offer(body: OfferIn, caller: OffersWrite, session: SessionDep) -> Off
 @router.put(
     "/offers/by-external-id/{external_id}",
     summary="Create or replace the offer with your external id (idempotent, for sync jobs)",
-    responses={201: {"description": "Created"}, 200: {"description": "Replaced, or unchanged"}},
+    responses={201: {"model": OfferOut, "description": "Created"}, 200: {"description": "Replaced, or unchanged"}},
 )
 def upsert_offer(
     external_id: str,

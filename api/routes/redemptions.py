@@ -56,6 +56,9 @@ def _out(r: redemptions.Redemption) -> RedemptionOut:
     "/redemptions",
     status_code=201,
     summary="Report an order that used a partner offer's code (or came from an impression)",
+    responses={
+        200: {"model": RedemptionOut, "description": "This order was reported before with the same details: as stored"}
+    },
     description=(
         "201 when recorded; 200 when the same order was already reported with the same details. "
         "Refusals are problems with their own `code`: `unknown_code`, `unknown_impression` (404), "

@@ -14,14 +14,15 @@ from pydantic import BaseModel
 
 from api.auth.principal import Authenticated, ConsentsWrite, CustomersWrite
 from api.deps import EngineDep, SessionDep, SettingsDep
-from api.idempotency import IdempotentRoute
 from api.pagination import Page, Paging
 from partners import ingest_consents, ingest_customers, ingest_jobs, ingest_purchases, partnerships
 from partners.errors import Forbidden, Invalid
 from partners.ingest_jobs import JobKind, JobStatus, UploadFormat
 from partners.scopes import Scope
 
-router = APIRouter(prefix="/v1/uploads", tags=["uploads"], route_class=IdempotentRoute)
+# Not an IdempotentRoute: uploads are idempotent by their records' own ids, and fingerprinting a
+# keyed request would read the whole body (up to MAX_UPLOAD_BYTES) into memory before streaming it.
+router = APIRouter(prefix="/v1/uploads", tags=["uploads"])
 
 _FORMATS = {
     "application/x-ndjson": UploadFormat.ndjson,

@@ -129,3 +129,11 @@ def test_reports_download_as_csv(
         headers=_headers(shop),
     )
     assert backwards.status_code == 422 and backwards.json()["param"] == "from"
+
+
+def test_the_document_declares_the_200_of_an_order_reported_again(client: TestClient) -> None:
+    # Found by the SDK: a repeated report answers 200 (RecordedRedemption.created is False), undocumented till now.
+    responses = client.get("/openapi.json").json()["paths"]["/v1/redemptions"]["post"]["responses"]
+    assert {"200", "201"} <= set(responses)
+    schema = responses["200"]["content"]["application/json"]["schema"]
+    assert schema == responses["201"]["content"]["application/json"]["schema"]

@@ -186,3 +186,18 @@ def test_a_csv_header_the_csv_module_cannot_read_is_refused_not_a_crash(
     assert response.status_code == 422, response.text
     assert response.headers["content-type"] == "application/problem+json"
     assert "Not valid CSV" in response.json()["detail"]
+
+
+def test_an_upload_is_streamed_even_with_an_idempotency_key_which_it_does_not_need(
+    client: TestClient, shop: tuple[Tenant, dict[str, str]], session: Session
+) -> None:
+    # The key used to be claimed, which read the whole body into memory to fingerprint it first.
+    tenant, headers = shop
+    keyed = {**headers, "Idempotency-Key": "nightly-customers"}
+    first = upload(client, keyed, ndjson([{"external_id": "c-1"}]))
+    second = upload(client, keyed, ndjson([{"external_id": "c-2"}]))  # not a 409 idempotency_key_reused
+    assert first["id"] != second["id"] and count(session, tenant) == 2
+    document = client.get("/openapi.json").json()
+    for kind in ("customers", "purchases", "consent-events"):
+        parameters = document["paths"][f"/v1/uploads/{kind}"]["post"].get("parameters", [])
+        assert "Idempotency-Key" not in {p["name"] for p in parameters}
