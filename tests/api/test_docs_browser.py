@@ -91,7 +91,13 @@ def _seed(database_url: str) -> str:
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
+def sync_api() -> Any:
+    """Playwright, checked before the server is started (a skip costs nothing)."""
+    return _browser_or_skip()
+
+
+@pytest.fixture
+def server(sync_api: Any, tmp_path: Path) -> Iterator[Server]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = server_env(tmp_path, url)
@@ -142,8 +148,9 @@ def _screenshots(context: Any, directory: Path) -> list[str]:
     return saved
 
 
-def test_a_marketer_authorizes_creates_an_offer_and_reads_it_back(server: Server, tmp_path: Path) -> None:
-    sync_api = _browser_or_skip()
+def test_a_marketer_authorizes_creates_an_offer_and_reads_it_back(
+    sync_api: Any, server: Server, tmp_path: Path
+) -> None:
     started = time.perf_counter()
     steps: list[str] = []
 
