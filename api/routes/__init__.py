@@ -4,6 +4,7 @@ from fastapi import APIRouter
 
 from api.routes import (
     changes,
+    churn_risk,
     clients,
     consents,
     customers,
@@ -39,6 +40,7 @@ ROUTERS: list[APIRouter] = [
     discovery.router,
     partnerships.router,
     customers.router,
+    churn_risk.router,
     consents.router,
     privacy.router,
     preferences.router,
