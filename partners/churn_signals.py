@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Engine, Table, and_, bindparam, func, select, update
 from sqlmodel import Session
 
-from partners import churn_risk, interests, retention_baselines
+from partners import churn_risk, interests, retention_baselines, survey_answers
 from partners.churn_risk import OrderRhythm, RiskLevel
 from partners.customers import Customer
 from partners.db import UTCDateTime, unit_of_work, utcnow
@@ -27,6 +27,7 @@ log = logging.getLogger("partnerloop.churn")
 PAGE = 5000
 _PROFILES: Table = interests.CustomerProfile.__table__  # type: ignore[attr-defined]
 _CUSTOMERS: Table = Customer.__table__  # type: ignore[attr-defined]
+_DEFECTIONS: Table = survey_answers.CustomerDefection.__table__  # type: ignore[attr-defined]
 # Expected gaps closer than this (days) count as unchanged: no rewrite for rounding noise.
 _TOLERANCE_DAYS = 0.01
 
@@ -156,6 +157,8 @@ class AtRisk:
     days_overdue: float
     lifetime_value: interests.LifetimeValue
     assessed_at: datetime
+    defection_reasons: list[str] | None  # from their latest defection-survey answer
+    defection_answered_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -190,7 +193,7 @@ def list_customers(
     session: Session, tenant_id: str, wanted: RiskFilter, after: str | None, limit: int, now: datetime
 ) -> tuple[list[AtRisk], bool]:
     """The shop's assessed customers matching the filter, a page at a time in customer-id order."""
-    p, c = _PROFILES, _CUSTOMERS
+    p, c, d = _PROFILES, _CUSTOMERS, _DEFECTIONS
     query = (
         select(
             p.c.customer_id,
@@ -202,8 +205,11 @@ def list_customers(
             p.c.expected_interval_days,
             p.c.spend,
             p.c.risk_assessed_at,
+            d.c.reasons,
+            d.c.answered_at,
         )
         .join(c, and_(c.c.tenant_id == p.c.tenant_id, c.c.id == p.c.customer_id))
+        .outerjoin(d, and_(d.c.tenant_id == p.c.tenant_id, d.c.customer_id == p.c.customer_id))
         .where(p.c.tenant_id == tenant_id, p.c.risk_level.is_not(None))
     )
     if wanted.levels:
@@ -219,7 +225,7 @@ def list_customers(
 
 
 def _at_risk(row: Sequence[Any], now: datetime) -> AtRisk:
-    customer_id, external_id, level, count, first, last, expected, spend, assessed = row
+    customer_id, external_id, level, count, first, last, expected, spend, assessed, reasons, answered = row
     state = interests.ProfileState(
         decay_ref=last,
         order_count=int(count),
@@ -242,6 +248,8 @@ def _at_risk(row: Sequence[Any], now: datetime) -> AtRisk:
         days_overdue=max(0.0, silent - gap),
         lifetime_value=interests.lifetime_value(state, now),
         assessed_at=assessed,
+        defection_reasons=list(reasons) if reasons is not None else None,
+        defection_answered_at=answered,
     )
 
 

@@ -42,6 +42,7 @@ class Placement(StrEnum):
     order_confirmation = "order_confirmation"
     email = "email"
     account_page = "account_page"
+    survey_thank_you = "survey_thank_you"  # the page after a customer answered one of the host's surveys
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,10 @@ class AtRiskOut(BaseModel):
     days_overdue: float = Field(description="Days of silence beyond the expected gap (0 when not yet due)")
     lifetime_value: LifetimeValueOut
     assessed_at: datetime = Field(description="When the stored level last changed")
+    defection_reasons: list[str] | None = Field(
+        description="What the customer answered to your defection survey (choice ids), if they did"
+    )
+    defection_answered_at: datetime | None
 
 
 class RiskPage(BaseModel):
@@ -62,6 +66,8 @@ def _out(row: churn_signals.AtRisk) -> AtRiskOut:
             expected_future_minor=value.expected_future_minor,
         ),
         assessed_at=row.assessed_at,
+        defection_reasons=row.defection_reasons,
+        defection_answered_at=row.defection_answered_at,
     )
 
 

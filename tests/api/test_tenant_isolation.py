@@ -19,7 +19,7 @@ import json
 import re
 import secrets
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,7 +33,7 @@ from api.app import create_app
 from api.auth.principal import ClientsWrite
 from api.deps import SessionDep
 from partners import clients as clients_domain
-from partners import ingest_customers, ingest_jobs
+from partners import ingest_customers, ingest_jobs, surveys
 from partners import scopes as scope_names
 from partners.retailers import Tenant, create_tenant
 from partners.scopes import Role
@@ -113,6 +113,16 @@ def _customer(world: World) -> str:
     customer = world.fixture("make_customer")(world.tenant, external_id=world.marker("customer"))
     world.remember(customer.id)
     return str(customer.external_id)
+
+
+def _survey(world: World) -> str:
+    purpose, definition = surveys.template("experience")
+    survey, _ = surveys.create(
+        world.session, world.tenant.id, purpose, replace(definition, title=world.marker("survey"))
+    )
+    world.session.commit()
+    world.remember(survey.id)
+    return str(survey.id)
 
 
 def _notice(world: World) -> str:
@@ -204,6 +214,7 @@ OWNED: dict[str, Factory] = {
     "redemption_id": _redemption,
     "job_id": _upload,
     "feed_id": _offer_feed,
+    "survey_id": _survey,
 }
 # Where one parameter name means another kind of object on some routes: (path prefix, name).
 OWNED_BY_PATH: dict[tuple[str, str], Factory] = {

@@ -206,7 +206,9 @@ def through_api(http: httpx.Client, fuzzed: Credentials, partner: Credentials) -
             headers={**mine, "Content-Type": "application/x-ndjson"},
         )
     )["id"]
+    survey = _ok(http.post("/v1/surveys", json={"template": "experience"}, headers=mine))["id"]
     return {
+        "survey_id": [survey],
         "partnership_id": [partnership_id],
         "offer_id": [my_offer, their_offer],
         "external_id": customers,

@@ -1,4 +1,4 @@
-"""retention: defection signals on profiles, shop baselines
+"""retention: defection signals on profiles, shop baselines, surveys
 
 Revision ID: 0016
 Revises: 0013
@@ -35,9 +35,88 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["tenant_id"], ["tenants.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("tenant_id"),
     )
+    # Surveys, their versions, per-customer links, responses and answers.
+    op.create_table('surveys',
+    sa.Column('tenant_id', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+    sa.Column('id', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+    sa.Column('purpose', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+    sa.Column('template', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=True),
+    sa.Column('latest_version', sa.Integer(), nullable=False),
+    sa.Column('thank_you_offer', sa.Boolean(), nullable=False),
+    sa.Column('created_at', partners.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', partners.db.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('tenant_id', 'id')
+    )
+    op.create_table('customer_defections',
+    sa.Column('tenant_id', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+    sa.Column('customer_id', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+    sa.Column('reasons', sa.JSON(), nullable=False),
+    sa.Column('comment', sqlmodel.sql.sqltypes.AutoString(length=500), nullable=True),
+    sa.Column('response_id', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+    sa.Column('answered_at', partners.db.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['tenant_id', 'customer_id'], ['customers.tenant_id', 'customers.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('tenant_id', 'customer_id')
+    )
+    op.create_table('survey_versions',
+    sa.Column('tenant_id', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+    sa.Column('survey_id', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+    sa.Column('version', sa.Integer(), nullable=False),
+    sa.Column('title', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+    sa.Column('intro', sqlmodel.sql.sqltypes.AutoString(length=1000), nullable=False),
+    sa.Column('questions', sa.JSON(), nullable=False),
+    sa.Column('created_at', partners.db.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['tenant_id', 'survey_id'], ['surveys.tenant_id', 'surveys.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('tenant_id', 'survey_id', 'version')
+    )
+    op.create_table('survey_links',
+    sa.Column('tenant_id', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+    sa.Column('id', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+    sa.Column('survey_id', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+    sa.Column('version', sa.Integer(), nullable=False),
+    sa.Column('customer_id', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+    sa.Column('expires_at', partners.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('answered_at', partners.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', partners.db.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['tenant_id', 'customer_id'], ['customers.tenant_id', 'customers.id'], ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['tenant_id', 'survey_id', 'version'], ['survey_versions.tenant_id', 'survey_versions.survey_id', 'survey_versions.version'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('tenant_id', 'id')
+    )
+    op.create_table('survey_responses',
+    sa.Column('tenant_id', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+    sa.Column('id', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+    sa.Column('link_id', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+    sa.Column('survey_id', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+    sa.Column('version', sa.Integer(), nullable=False),
+    sa.Column('customer_id', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+    sa.Column('answered_at', partners.db.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['tenant_id', 'customer_id'], ['customers.tenant_id', 'customers.id'], ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['tenant_id', 'link_id'], ['survey_links.tenant_id', 'survey_links.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('tenant_id', 'id'),
+    sa.UniqueConstraint('tenant_id', 'link_id', name='uq_survey_responses_link')
+    )
+    op.create_index('ix_survey_responses_version', 'survey_responses', ['tenant_id', 'survey_id', 'version'], unique=False)
+    op.create_table('survey_answers',
+    sa.Column('tenant_id', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+    sa.Column('response_id', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+    sa.Column('question_id', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+    sa.Column('position', sa.Integer(), nullable=False),
+    sa.Column('choice_id', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=True),
+    sa.Column('score', sa.Integer(), nullable=True),
+    sa.Column('text', sqlmodel.sql.sqltypes.AutoString(length=500), nullable=True),
+    sa.ForeignKeyConstraint(['tenant_id', 'response_id'], ['survey_responses.tenant_id', 'survey_responses.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('tenant_id', 'response_id', 'question_id', 'position')
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("survey_answers")
+    op.drop_index("ix_survey_responses_version", table_name="survey_responses")
+    op.drop_table("survey_responses")
+    op.drop_table("survey_links")
+    op.drop_table("survey_versions")
+    op.drop_table("customer_defections")
+    op.drop_table("surveys")
     op.drop_table("retention_baselines")
     with op.batch_alter_table("customer_profiles", schema=None) as batch_op:
         batch_op.drop_index("ix_customer_profiles_risk")
