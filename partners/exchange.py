@@ -23,7 +23,7 @@ from sqlalchemy import ColumnElement, ScalarSelect, Select, Table, and_, bindpar
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
-from partners import codes, disclosures, impressions, interests, live_offers, ranking
+from partners import codes, disclosures, holdouts, impressions, interests, live_offers, ranking
 from partners.consent_ledger import ConsentState
 from partners.consent_rules import ALL_PARTNERS, Purpose, granted_for_partner
 from partners.customers import Customer
@@ -255,6 +255,25 @@ def _targeting_refusal(offer: LiveOfferRow, customer: _Customer, region: str | N
     return None
 
 
+@dataclass
+class _Holdouts:
+    """The host's running holdouts, and the groups this call found the customer in (to record)."""
+
+    running: dict[tuple[str, str], holdouts.RunningHoldout]
+    key: bytes
+    groups: dict[str, bool] = field(default_factory=dict)
+
+
+def _holdout_refusal(offer: LiveOfferRow, host_tenant_id: str, customer: _Customer, held: _Holdouts) -> str | None:
+    """Refuse an otherwise eligible offer to a customer held out of it, noting their group either way."""
+    holdout = holdouts.holdout_for(held.running, offer.partnership_id, offer.offer_id)
+    if holdout is None:
+        return None
+    out = holdouts.is_held_out(held.key, host_tenant_id, holdout.id, customer.id, holdout.share_bps)
+    held.groups[holdout.id] = out
+    return "holdout" if out else None
+
+
 def _candidates(
     session: Session,
     host_tenant_id: str,
@@ -262,6 +281,7 @@ def _candidates(
     request: ExchangeRequest,
     now: datetime,
     result: ExchangeResult,
+    held: _Holdouts,
 ) -> tuple[dict[str, _Serving], list[ranking.Candidate]]:
     by_key: dict[str, _Serving] = {}
     candidates = []
@@ -274,6 +294,11 @@ def _candidates(
         refusal = _targeting_refusal(offer, customer, request.region, now)
         if refusal is not None or serving.caps is None:
             result.refuse(refusal or "no_terms")
+            continue
+        # Last: only customers for whom the offer is otherwise eligible enter the holdout's groups.
+        refusal = _holdout_refusal(offer, host_tenant_id, customer, held)
+        if refusal is not None:
+            result.refuse(refusal)
             continue
         key = f"{offer.partnership_id}/{offer.offer_id}"
         by_key[key] = serving
@@ -306,7 +331,10 @@ def answer(
         _record(session, host_tenant_id, request, None, result, [], now)
         return result
     customer, counts = found
-    by_key, candidates = _candidates(session, host_tenant_id, customer, request, now, result)
+    held = _Holdouts(holdouts.running_for_host(session, host_tenant_id), code_key)
+    by_key, candidates = _candidates(session, host_tenant_id, customer, request, now, result, held)
+    if not request.dry_run:
+        holdouts.assignments_write(session, host_tenant_id, customer.id, held.groups, now)
     ranked = ranking.rank(load_taxonomy(), customer.shopper, candidates)
     result.decisions["not_relevant"] = result.decisions.get("not_relevant", 0) + len(candidates) - len(ranked)
     chosen: list[ranking.Ranked] = []

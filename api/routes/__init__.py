@@ -12,6 +12,7 @@ from api.routes import (
     exchange,
     forecasts,
     health,
+    holdouts,
     login,
     oauth,
     offer_feeds,
@@ -56,6 +57,7 @@ ROUTERS: list[APIRouter] = [
     exchange.router,
     redemptions.router,
     reports.router,
+    holdouts.router,
     webhooks.router,
     uploads.router,
 ]

@@ -33,7 +33,7 @@ from api.app import create_app
 from api.auth.principal import ClientsWrite
 from api.deps import SessionDep
 from partners import clients as clients_domain
-from partners import ingest_customers, ingest_jobs, surveys
+from partners import holdouts, ingest_customers, ingest_jobs, surveys
 from partners import scopes as scope_names
 from partners.retailers import Tenant, create_tenant
 from partners.scopes import Role
@@ -151,6 +151,15 @@ def _partner_offer(world: World) -> str:
     return str(offer.id)
 
 
+def _holdout(world: World) -> str:
+    partnership = world.fixture("make_partnership")(proposer=world.tenant)
+    running = holdouts.set_share(world.session, world.tenant.id, partnership.id, "*", 1000, datetime.now(UTC))
+    world.session.commit()
+    assert running is not None
+    world.remember(running.id, partnership.id)
+    return str(running.id)
+
+
 def _webhook_endpoint(world: World) -> str:
     issued = world.fixture("make_endpoint")(world.tenant)
     world.remember(issued.endpoint.id, issued.secret)
@@ -215,6 +224,7 @@ OWNED: dict[str, Factory] = {
     "job_id": _upload,
     "feed_id": _offer_feed,
     "survey_id": _survey,
+    "holdout_id": _holdout,
 }
 # Where one parameter name means another kind of object on some routes: (path prefix, name).
 OWNED_BY_PATH: dict[tuple[str, str], Factory] = {

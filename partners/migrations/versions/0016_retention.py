@@ -1,4 +1,4 @@
-"""retention: defection signals on profiles, shop baselines, surveys
+"""retention: defection signals on profiles, shop baselines, surveys, holdouts
 
 Revision ID: 0016
 Revises: 0013
@@ -108,8 +108,38 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('tenant_id', 'response_id', 'question_id', 'position')
     )
 
+    # Holdouts and the groups customers were drawn into.
+    op.create_table('holdouts',
+    sa.Column('tenant_id', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+    sa.Column('id', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+    sa.Column('partnership_id', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+    sa.Column('offer_id', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+    sa.Column('share_bps', sa.Integer(), nullable=False),
+    sa.Column('started_at', partners.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('ended_at', partners.db.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['tenant_id', 'partnership_id'], ['partnerships.tenant_id', 'partnerships.id'], ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('tenant_id', 'id')
+    )
+    op.create_index('uq_holdouts_running', 'holdouts', ['tenant_id', 'partnership_id', 'offer_id'], unique=True, sqlite_where=sa.text('ended_at IS NULL'), postgresql_where=sa.text('ended_at IS NULL'))
+    op.create_table('holdout_assignments',
+    sa.Column('tenant_id', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+    sa.Column('holdout_id', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+    sa.Column('customer_id', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+    sa.Column('held_out', sa.Boolean(), nullable=False),
+    sa.Column('first_eligible_at', partners.db.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['tenant_id', 'customer_id'], ['customers.tenant_id', 'customers.id'], ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['tenant_id', 'holdout_id'], ['holdouts.tenant_id', 'holdouts.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('tenant_id', 'holdout_id', 'customer_id')
+    )
+    op.create_index('ix_holdout_assignments_time', 'holdout_assignments', ['tenant_id', 'holdout_id', 'first_eligible_at'], unique=False)
+
 
 def downgrade() -> None:
+    op.drop_index("ix_holdout_assignments_time", table_name="holdout_assignments")
+    op.drop_table("holdout_assignments")
+    op.drop_index("uq_holdouts_running", table_name="holdouts")
+    op.drop_table("holdouts")
     op.drop_table("survey_answers")
     op.drop_index("ix_survey_responses_version", table_name="survey_responses")
     op.drop_table("survey_responses")
