@@ -8,6 +8,7 @@ every profile of the shop, a page at a time, writing only the rows whose signals
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,7 +17,7 @@ from typing import Any
 from sqlalchemy import Engine, Table, and_, bindparam, func, select, update
 from sqlmodel import Session
 
-from partners import churn_risk, interests, retention_baselines, survey_answers
+from partners import churn_risk, interests, retention_baselines, retention_rules, survey_answers
 from partners.churn_risk import OrderRhythm, RiskLevel
 from partners.customers import Customer
 from partners.db import UTCDateTime, unit_of_work, utcnow
@@ -67,6 +68,7 @@ def _pages(session: Session, tenant_id: str) -> Iterator[Sequence[Any]]:
         _PROFILES.c.last_order_at,
         _PROFILES.c.expected_interval_days,
         _PROFILES.c.risk_level,
+        _PROFILES.c.spend,
     )
     after = ""
     while True:
@@ -84,14 +86,19 @@ def _pages(session: Session, tenant_id: str) -> Iterator[Sequence[Any]]:
 
 
 def reassess_tenant(session: Session, tenant_id: str, now: datetime) -> Reassessed:
-    """Recompute the shop's typical gap, then every profile's signals; only changed rows are written."""
+    """Recompute the shop's typical gap, every profile's signals and the lifetime-value bands.
+
+    Only profiles whose signals changed are written.
+    """
     gaps = _gaps(session, tenant_id)
     typical = churn_risk.typical_interval_days(gaps)
-    retention_baselines.save(session, tenant_id, typical, len(gaps), now)
     seen = changed = 0
+    values: dict[str, list[int]] = defaultdict(list)
     for rows in _pages(session, tenant_id):
         updates = []
-        for customer_id, count, first, last, stored_expected, stored_level in rows:
+        for customer_id, count, first, last, stored_expected, stored_level, spend in rows:
+            value = interests.lifetime_value(_spend_state(count, first, last, spend), now)
+            values[value.currency].append(value.total_minor)
             assessment = churn_risk.assess(OrderRhythm(count, first, last), typical, now)
             same_gap = (
                 stored_expected is not None
@@ -112,7 +119,25 @@ def reassess_tenant(session: Session, tenant_id: str, now: datetime) -> Reassess
             session.connection().execute(_UPDATE, updates)
         seen += len(rows)
         changed += len(updates)
+    bands = None
+    if values:
+        currency = min(values, key=lambda code: (-len(values[code]), code))
+        bands = retention_rules.thresholds(currency, values[currency])
+    retention_baselines.save(session, tenant_id, typical, len(gaps), bands, now)
     return Reassessed(tenant_id, typical, len(gaps), seen, changed)
+
+
+def _spend_state(count: int, first: datetime, last: datetime, spend: Any) -> interests.ProfileState:
+    """Enough of a profile for its lifetime value: counts, dates and spend (no interests)."""
+    return interests.ProfileState(
+        decay_ref=last,
+        order_count=int(count),
+        first_order_at=first,
+        last_order_at=last,
+        spend={code: interests.CurrencySpend(int(v[0]), int(v[1])) for code, v in dict(spend).items()},
+        format_weights={},
+        interests={},
+    )
 
 
 def tenants_with_profiles(session: Session) -> list[str]:
@@ -226,15 +251,7 @@ def list_customers(
 
 def _at_risk(row: Sequence[Any], now: datetime) -> AtRisk:
     customer_id, external_id, level, count, first, last, expected, spend, assessed, reasons, answered = row
-    state = interests.ProfileState(
-        decay_ref=last,
-        order_count=int(count),
-        first_order_at=first,
-        last_order_at=last,
-        spend={code: interests.CurrencySpend(int(v[0]), int(v[1])) for code, v in dict(spend).items()},
-        format_weights={},
-        interests={},
-    )
+    state = _spend_state(count, first, last, spend)
     gap = float(expected)
     silent = max(0.0, (now - last).total_seconds() / 86400)
     return AtRisk(

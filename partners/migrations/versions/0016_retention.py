@@ -1,4 +1,4 @@
-"""retention: defection signals on profiles, shop baselines, surveys, holdouts
+"""retention: defection signals on profiles, shop baselines, surveys, holdouts, offer targeting by risk and value band
 
 Revision ID: 0016
 Revises: 0013
@@ -31,10 +31,18 @@ def upgrade() -> None:
         sa.Column("tenant_id", _ID(length=40), nullable=False),
         sa.Column("typical_interval_days", sa.Float(), nullable=False),
         sa.Column("repeat_customers", sa.Integer(), nullable=False),
+        sa.Column("ltv_currency", _ID(length=3), nullable=True),
+        sa.Column("ltv_median_minor", sa.BigInteger(), nullable=True),
+        sa.Column("ltv_top_minor", sa.BigInteger(), nullable=True),
         sa.Column("computed_at", partners.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["tenant_id"], ["tenants.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("tenant_id"),
     )
+    # Offers may target churn-risk levels and lifetime-value bands (empty: any).
+    for table in ("offer_versions", "live_offers"):
+        with op.batch_alter_table(table, schema=None) as batch_op:
+            for column in ("risk_levels", "lifetime_value_bands"):
+                batch_op.add_column(sa.Column(column, sa.JSON(), nullable=False, server_default=sa.text("'[]'")))
     # Surveys, their versions, per-customer links, responses and answers.
     op.create_table('surveys',
     sa.Column('tenant_id', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
@@ -147,6 +155,10 @@ def downgrade() -> None:
     op.drop_table("survey_versions")
     op.drop_table("customer_defections")
     op.drop_table("surveys")
+    for table in ("live_offers", "offer_versions"):
+        with op.batch_alter_table(table, schema=None) as batch_op:
+            batch_op.drop_column("lifetime_value_bands")
+            batch_op.drop_column("risk_levels")
     op.drop_table("retention_baselines")
     with op.batch_alter_table("customer_profiles", schema=None) as batch_op:
         batch_op.drop_index("ix_customer_profiles_risk")
