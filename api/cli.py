@@ -23,7 +23,7 @@ from sqlalchemy.exc import OperationalError
 
 from api import cli_ops, cli_upload
 from api.middleware import log_context
-from partners import demo, demo_story, jobs, signing_keys
+from partners import demo, demo_retention, demo_story, jobs, signing_keys
 from partners.db import make_engine, unit_of_work, utcnow
 from partners.logs import configure
 from partners.metrics import MULTIPROCESS_DIR_ENV, Metrics
@@ -61,6 +61,9 @@ def cmd_demo(settings: Settings, _args: argparse.Namespace) -> None:
         story = demo_story.seed_story(
             session, summary.tenants, keys, utcnow(), progress=lambda line: print("  " + line)
         )
+        retention = demo_retention.seed_retention(
+            session, summary.tenants, keys, utcnow(), progress=lambda line: print("  " + line)
+        )
     engine.dispose()
     print(f"Demo data: {len(summary.created)} created, {len(summary.existing)} already there.")
     for line in summary.created + summary.existing:
@@ -69,6 +72,11 @@ def cmd_demo(settings: Settings, _args: argparse.Namespace) -> None:
         print("Try the exchange as Snoozy Paws Beds: POST /v1/exchange with customer_external_id")
         print(
             f"  {story.consenting[0]} (consenting: gets the offer) or {story.not_consenting[0]} (not consenting: none)"
+        )
+    if retention.created:
+        print(
+            f"Retention: GET /v1/churn-risk/customers?level=at_risk lists {retention.customer}; "
+            f"POST /v1/exchange with placement win_back; survey {retention.survey_id} (POST .../links)"
         )
     print("Demo logins (use them with Authorize in /docs):")
     for line in demo.credentials():

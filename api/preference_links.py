@@ -50,15 +50,15 @@ def read_link(settings: Settings, token: str) -> LinkHolder | None:
     return LinkHolder(payload["t"], payload["c"])
 
 
-def new_csrf(settings: Settings, customer_id: str) -> tuple[str, str]:
-    """A nonce for the cookie, and the form token that must come back with it."""
+def new_csrf(settings: Settings, customer_id: str, purpose: str = CSRF_PURPOSE) -> tuple[str, str]:
+    """A nonce for the cookie, and the form token that must come back with it (`purpose`: whose page)."""
     nonce = secrets.token_urlsafe(16)
-    return nonce, sign(_key(settings), CSRF_PURPOSE, {"n": nonce, "c": customer_id}, CSRF_TTL)
+    return nonce, sign(_key(settings), purpose, {"n": nonce, "c": customer_id}, CSRF_TTL)
 
 
-def csrf_ok(settings: Settings, customer_id: str, token: str, cookie: str | None) -> bool:
+def csrf_ok(settings: Settings, customer_id: str, token: str, cookie: str | None, purpose: str = CSRF_PURPOSE) -> bool:
     """Whether the form's token matches this browser's cookie and this customer's page."""
-    payload = unsign(_key(settings), CSRF_PURPOSE, token)
+    payload = unsign(_key(settings), purpose, token)
     if payload is None or cookie is None or payload.get("c") != customer_id:
         return False
     return secrets.compare_digest(str(payload.get("n", "")), cookie)

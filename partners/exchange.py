@@ -23,7 +23,18 @@ from sqlalchemy import ColumnElement, ScalarSelect, Select, Table, and_, bindpar
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
-from partners import codes, disclosures, impressions, interests, live_offers, ranking
+from partners import (
+    codes,
+    disclosures,
+    holdouts,
+    impressions,
+    interests,
+    live_offers,
+    ranking,
+    retention_baselines,
+    retention_rules,
+)
+from partners.churn_risk import RiskLevel
 from partners.consent_ledger import ConsentState
 from partners.consent_rules import ALL_PARTNERS, Purpose, granted_for_partner
 from partners.customers import Customer
@@ -42,6 +53,9 @@ class Placement(StrEnum):
     order_confirmation = "order_confirmation"
     email = "email"
     account_page = "account_page"
+    win_back = "win_back"  # the host's re-engagement email: customers at risk or lapsed only
+    appreciation = "appreciation"  # gifts and early access for the host's best customers by lifetime value
+    survey_thank_you = "survey_thank_you"  # the page after a customer answered one of the host's surveys
 
 
 @dataclass(frozen=True)
@@ -82,6 +96,8 @@ class _Customer:
     lifetime_value: int | None
     currency: str | None
     shopper: ranking.Shopper
+    retention: retention_rules.Shopper
+    band: retention_rules.LtvBand | None
 
 
 @dataclass(frozen=True)
@@ -106,6 +122,10 @@ def _customer_query() -> Select[tuple[object, ...]]:
     profile: Table = interests.CustomerProfile.__table__  # type: ignore[attr-defined]
     interest: Table = interests.CustomerInterest.__table__  # type: ignore[attr-defined]
     shown: Table = impressions.Impression.__table__  # type: ignore[attr-defined]
+    baseline: Table = retention_baselines.RetentionBaseline.__table__  # type: ignore[attr-defined]
+
+    def host_band(name: str) -> ScalarSelect[Any]:
+        return select(baseline.c[name]).where(baseline.c.tenant_id == customer.c.tenant_id).scalar_subquery()
 
     def shown_since(name: str) -> ScalarSelect[int]:
         return (
@@ -135,6 +155,10 @@ def _customer_query() -> Select[tuple[object, ...]]:
             interest.c.order_count,
             interest.c.last_order_at,
             interest.c.prices,
+            profile.c.risk_level,
+            host_band("ltv_currency"),
+            host_band("ltv_median_minor"),
+            host_band("ltv_top_minor"),
         )
         .select_from(
             customer.outerjoin(profile, and_(*same_customer)).outerjoin(
@@ -214,16 +238,26 @@ def _load_customer(
         return None
     first = rows[0]
     counts = impressions.RecentCounts(last_7_days=int(first[1]), last_30_days=int(first[2]))
+    ltv_bands = None
+    if first[15] is not None and first[16] is not None and first[17] is not None:
+        ltv_bands = retention_rules.LtvThresholds(str(first[15]), int(first[16]), int(first[17]))
     if first[3] is None:
-        return _Customer(str(first[0]), 0, None, None, ranking.Shopper({}, {}, cart)), counts
+        nobody = retention_rules.Shopper(None, None, None)
+        return _Customer(str(first[0]), 0, None, None, ranking.Shopper({}, {}, cart), nobody, None), counts
     profile = interests.stored_state(
         interests.StoredProfile(*first[3:9]),
         [interests.StoredInterest(*row[9:14]) for row in rows if row[9] is not None],
     )
-    bands = {c: band for c in profile.interests if (band := profile.price_band(c)) is not None}
+    price_bands = {c: band for c in profile.interests if (band := profile.price_band(c)) is not None}
     value = interests.lifetime_value(profile, now)
-    shopper = ranking.Shopper(profile.affinities(), bands, cart)
-    return _Customer(str(first[0]), profile.order_count, value.total_minor, value.currency, shopper), counts
+    shopper = ranking.Shopper(profile.affinities(), price_bands, cart)
+    risk = RiskLevel(str(first[14])) if first[14] is not None else None
+    retention = retention_rules.Shopper(risk, value.total_minor, value.currency)
+    value_band = retention_rules.ltv_band(retention, ltv_bands)
+    customer = _Customer(
+        str(first[0]), profile.order_count, value.total_minor, value.currency, shopper, retention, value_band
+    )
+    return customer, counts
 
 
 def _serving(session: Session, host_tenant_id: str, customer_id: str, now: datetime) -> list[_Serving]:
@@ -254,6 +288,34 @@ def _targeting_refusal(offer: LiveOfferRow, customer: _Customer, region: str | N
     return None
 
 
+@dataclass
+class _Holdouts:
+    """The host's running holdouts, and the groups this call found the customer in (to record)."""
+
+    running: dict[tuple[str, str], holdouts.RunningHoldout]
+    key: bytes
+    groups: dict[str, bool] = field(default_factory=dict)
+
+
+def _retention_refusal(offer: LiveOfferRow, customer: _Customer, placement: Placement) -> str | None:
+    """The retention rules an offer must pass: the placement's kinds, risk-level and value-band targeting."""
+    return (
+        retention_rules.placement_kind_refusal(placement, offer.kind)
+        or retention_rules.risk_targeting_refusal(offer.risk_levels, customer.retention)
+        or retention_rules.band_targeting_refusal(offer.lifetime_value_bands, customer.band)
+    )
+
+
+def _holdout_refusal(offer: LiveOfferRow, host_tenant_id: str, customer: _Customer, held: _Holdouts) -> str | None:
+    """Refuse an otherwise eligible offer to a customer held out of it, noting their group either way."""
+    holdout = holdouts.holdout_for(held.running, offer.partnership_id, offer.offer_id)
+    if holdout is None:
+        return None
+    out = holdouts.is_held_out(held.key, host_tenant_id, holdout.id, customer.id, holdout.share_bps)
+    held.groups[holdout.id] = out
+    return "holdout" if out else None
+
+
 def _candidates(
     session: Session,
     host_tenant_id: str,
@@ -261,6 +323,7 @@ def _candidates(
     request: ExchangeRequest,
     now: datetime,
     result: ExchangeResult,
+    held: _Holdouts,
 ) -> tuple[dict[str, _Serving], list[ranking.Candidate]]:
     by_key: dict[str, _Serving] = {}
     candidates = []
@@ -273,6 +336,15 @@ def _candidates(
         refusal = _targeting_refusal(offer, customer, request.region, now)
         if refusal is not None or serving.caps is None:
             result.refuse(refusal or "no_terms")
+            continue
+        refusal = _retention_refusal(offer, customer, request.placement)
+        if refusal is not None:
+            result.refuse(refusal)
+            continue
+        # Last: only customers for whom the offer is otherwise eligible enter the holdout's groups.
+        refusal = _holdout_refusal(offer, host_tenant_id, customer, held)
+        if refusal is not None:
+            result.refuse(refusal)
             continue
         key = f"{offer.partnership_id}/{offer.offer_id}"
         by_key[key] = serving
@@ -305,7 +377,16 @@ def answer(
         _record(session, host_tenant_id, request, None, result, [], now)
         return result
     customer, counts = found
-    by_key, candidates = _candidates(session, host_tenant_id, customer, request, now, result)
+    # Win-back and appreciation are for some customers only: anyone else gets an empty answer.
+    not_here = retention_rules.placement_refusal(request.placement, customer.retention, customer.band)
+    if not_here is not None:
+        result.refuse(not_here)
+        _record(session, host_tenant_id, request, customer.id, result, [], now)
+        return result
+    held = _Holdouts(holdouts.running_for_host(session, host_tenant_id), code_key)
+    by_key, candidates = _candidates(session, host_tenant_id, customer, request, now, result, held)
+    if not request.dry_run:
+        holdouts.assignments_write(session, host_tenant_id, customer.id, held.groups, now)
     ranked = ranking.rank(load_taxonomy(), customer.shopper, candidates)
     result.decisions["not_relevant"] = result.decisions.get("not_relevant", 0) + len(candidates) - len(ranked)
     chosen: list[ranking.Ranked] = []

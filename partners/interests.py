@@ -16,9 +16,10 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKeyConstraint
+from sqlalchemy import JSON, BigInteger, ForeignKeyConstraint, Index
 from sqlmodel import Field, Session, SQLModel, col
 
+from partners import churn_risk, retention_baselines
 from partners.db import UTCDateTime, owned, utcnow
 
 HALF_LIFE = timedelta(days=180)
@@ -227,7 +228,11 @@ _CUSTOMER_FK = (["tenant_id", "customer_id"], ["customers.tenant_id", "customers
 
 class CustomerProfile(SQLModel, table=True):
     __tablename__ = "customer_profiles"
-    __table_args__ = (ForeignKeyConstraint(*_CUSTOMER_FK, ondelete="CASCADE"),)
+    __table_args__ = (
+        ForeignKeyConstraint(*_CUSTOMER_FK, ondelete="CASCADE"),
+        # The churn-risk list reads one level of one tenant in customer order.
+        Index("ix_customer_profiles_risk", "tenant_id", "risk_level", "customer_id"),
+    )
 
     tenant_id: str = Field(primary_key=True, max_length=40)
     customer_id: str = Field(primary_key=True, max_length=40)
@@ -241,6 +246,10 @@ class CustomerProfile(SQLModel, table=True):
     format_weights: dict[str, float] = Field(default_factory=dict, sa_type=JSON)
     preferred_format: str = Field(max_length=20)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # Defection signals (partners.churn_risk), as of `risk_assessed_at`: set with every order and daily.
+    expected_interval_days: float | None = None
+    risk_level: str | None = Field(default=None, max_length=20)
+    risk_assessed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class CustomerInterest(SQLModel, table=True):
@@ -332,10 +341,21 @@ def stored_state(profile: StoredProfile, rows: Iterable[StoredInterest]) -> Prof
     )
 
 
+def risk_values(state: ProfileState, typical_days: float, now: datetime) -> dict[str, Any]:
+    """The defection-signal columns of a profile row, given the shop's typical gap."""
+    rhythm = churn_risk.OrderRhythm(state.order_count, state.first_order_at, state.last_order_at)
+    assessment = churn_risk.assess(rhythm, typical_days, now)
+    return {
+        "expected_interval_days": assessment.expected_interval_days,
+        "risk_level": str(assessment.level),
+        "risk_assessed_at": now,
+    }
+
+
 def stored_values(
-    tenant_id: str, customer_id: str, state: ProfileState, now: datetime
+    tenant_id: str, customer_id: str, state: ProfileState, now: datetime, typical_days: float
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The column values of a state's profile row and of its interest rows."""
+    """The column values of a state's profile row (defection signals included) and of its interest rows."""
     profile = {
         "tenant_id": tenant_id,
         "customer_id": customer_id,
@@ -348,6 +368,7 @@ def stored_values(
         "format_weights": dict(state.format_weights),
         "preferred_format": state.preferred_format,
         "updated_at": now,
+        **risk_values(state, typical_days, now),
     }
     affinities = state.affinities()
     rows = []
@@ -374,7 +395,8 @@ def stored_values(
 def record_order(session: Session, tenant_id: str, customer_id: str, order: OrderFacts) -> ProfileState:
     """Fold one new order into the stored profile (the caller holds the customer's row lock)."""
     state = apply_order(load_profile(session, tenant_id, customer_id), order)
-    profile_values, interest_values = stored_values(tenant_id, customer_id, state, utcnow())
+    typical = retention_baselines.typical_days(session, tenant_id)
+    profile_values, interest_values = stored_values(tenant_id, customer_id, state, utcnow(), typical)
     profile = session.get(CustomerProfile, (tenant_id, customer_id)) or CustomerProfile(**profile_values)
     for name, value in profile_values.items():
         setattr(profile, name, value)

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from partners import bulk
+from partners import bulk, retention_baselines
 from partners.db import utcnow
 from partners.interests import (
     CustomerInterest,
@@ -48,6 +48,7 @@ def record_orders(session: Session, tenant_id: str, orders: Mapping[str, Sequenc
         return
     states = load_states(session, tenant_id, list(orders))
     now = utcnow()
+    typical = retention_baselines.typical_days(session, tenant_id)
     # First profiles are plain inserts (no stored row can conflict: we hold the customers' locks
     # and saw none); only customers with a profile already need the slower upsert.
     profiles: dict[bool, list[dict[str, Any]]] = {True: [], False: []}
@@ -58,7 +59,7 @@ def record_orders(session: Session, tenant_id: str, orders: Mapping[str, Sequenc
         for order in new_orders:
             state = apply_order(state, order)
         assert state is not None  # every customer here has at least one new order
-        profile, rows = stored_values(tenant_id, customer_id, state, now)
+        profile, rows = stored_values(tenant_id, customer_id, state, now, typical)
         profiles[first].append(profile)
         interests[first].extend(rows)
     bulk.insert(session, _PROFILES, profiles[True])

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from sqlalchemy import Engine
 
-from partners import idempotency, offer_sync, worker
+from partners import churn_signals, idempotency, offer_sync, worker
 from partners.db import unit_of_work, utcnow
 from partners.metrics import Metrics
 
@@ -34,4 +34,6 @@ def jobs(metrics: Metrics | None = None) -> tuple[Job, ...]:
         Job("deliver_webhooks", timedelta(0), lambda engine: worker.deliver_webhooks(engine, metrics)),
         # Every poll: pull the offer feeds that are due (partners.offer_sync; one indexed query when none is).
         Job("sync_offer_feeds", timedelta(0), offer_sync.sync_offer_feeds),
+        # Daily: silence moves customers from active towards lapsed without any order (partners.churn_signals).
+        Job("reassess_churn_risk", timedelta(days=1), churn_signals.reassess_all),
     )

@@ -71,6 +71,8 @@ class LiveOffer(SQLModel, table=True):
     customer_type: str = Field(max_length=10)
     min_lifetime_value: int | None = Field(default=None, sa_type=BigInteger)
     regions: list[str] = Field(default_factory=list, sa_type=JSON)
+    risk_levels: list[str] = Field(default_factory=list, sa_type=JSON)
+    lifetime_value_bands: list[str] = Field(default_factory=list, sa_type=JSON)
     budget_redemptions_left: int | None = Field(default=None, sa_type=BigInteger)
     budget_value_left: int | None = Field(default=None, sa_type=BigInteger)
     code_mode: str = Field(max_length=10)
@@ -109,6 +111,8 @@ class LiveOfferRow:
     budget_value_left: int | None
     code_mode: str
     shared_code: str | None
+    risk_levels: list[str]
+    lifetime_value_bands: list[str]
     # Ranking inputs, from `partners.counters` (0 before anything was counted):
     offer_impressions: int = 0  # the offer's impressions at every host
     offer_redemptions: int = 0  # and its redemptions, net of reversals
@@ -292,6 +296,8 @@ _VERSION_FIELDS = (
     "customer_type",
     "min_lifetime_value",
     "regions",
+    "risk_levels",
+    "lifetime_value_bands",
 )
 
 

@@ -26,10 +26,19 @@ class TargetingIn(BaseModel):
     customer_type: CustomerType = Field(default=CustomerType.any, description="New or returning customers of the host")
     min_lifetime_value: int | None = Field(default=None, description=f"Minimum lifetime value at the host, {MONEY}")
     regions: list[str] = Field(default_factory=list, max_length=250, description="ISO 3166-1 alpha-2; empty: all")
+    risk_levels: list[str] = Field(
+        default_factory=list,
+        max_length=4,
+        description="Churn risk at the host: active, cooling, at_risk, lapsed; empty: any",
+    )
+    lifetime_value_bands: list[str] = Field(
+        default_factory=list, max_length=3, description="Lifetime-value band at the host: low, middle, top; empty: any"
+    )
 
     def domain(self) -> Targeting:
         values = self.model_dump()
-        return Targeting(**{**values, "categories": tuple(self.categories), "regions": tuple(self.regions)})
+        lists = ("categories", "regions", "risk_levels", "lifetime_value_bands")
+        return Targeting(**{**values, **{name: tuple(getattr(self, name)) for name in lists}})
 
 
 class BudgetIn(BaseModel):

@@ -14,7 +14,9 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from urllib.parse import urlsplit
 
+from partners.churn_risk import LEVELS
 from partners.errors import Conflict, Invalid
+from partners.retention_rules import LtvBand
 from partners.taxonomy import Taxonomy
 
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
@@ -24,6 +26,8 @@ MAX_MONEY_MINOR = 10**12
 MAX_CATEGORIES = 50
 MAX_REASON = 500
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+RISK_LEVELS = tuple(str(level) for level in LEVELS)
+LTV_BANDS = tuple(str(band) for band in LtvBand)
 LATEST = datetime(3000, 1, 1, tzinfo=UTC)
 
 
@@ -79,6 +83,8 @@ class Targeting:
     customer_type: CustomerType = CustomerType.any
     min_lifetime_value: int | None = None  # minor units
     regions: tuple[str, ...] = ()  # ISO 3166-1 alpha-2; empty means every region of the host
+    risk_levels: tuple[str, ...] = ()  # churn-risk levels at the host (partners.churn_risk); empty: any
+    lifetime_value_bands: tuple[str, ...] = ()  # low, middle, top at the host (partners.retention_rules); empty: any
 
 
 @dataclass(frozen=True)
@@ -180,6 +186,10 @@ def _check_targeting(targeting: Targeting, tree: Taxonomy) -> None:
     for region in targeting.regions:
         if not _REGION.match(region):
             raise Invalid(f"'{region}' is not an ISO 3166-1 alpha-2 country code.", param="targeting.regions")
+    for name, allowed in (("risk_levels", RISK_LEVELS), ("lifetime_value_bands", LTV_BANDS)):
+        for value in getattr(targeting, name):
+            if value not in allowed:
+                raise Invalid(f"'{str(value)[:40]}' is not one of {', '.join(allowed)}.", param=f"targeting.{name}")
 
 
 def validate_content(content: OfferContent, tree: Taxonomy) -> None:

@@ -81,6 +81,8 @@ class OfferVersion(SQLModel, table=True):
     customer_type: str = Field(default="any", max_length=10)
     min_lifetime_value: int | None = Field(default=None, sa_type=BigInteger)
     regions: list[str] = Field(default_factory=list, sa_type=JSON)
+    risk_levels: list[str] = Field(default_factory=list, sa_type=JSON)
+    lifetime_value_bands: list[str] = Field(default_factory=list, sa_type=JSON)
     created_by: str = Field(max_length=40)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
@@ -116,6 +118,8 @@ def content_of(row: OfferVersion) -> OfferContent:
             customer_type=rules.CustomerType(row.customer_type),
             min_lifetime_value=row.min_lifetime_value,
             regions=tuple(row.regions),
+            risk_levels=tuple(row.risk_levels or ()),
+            lifetime_value_bands=tuple(row.lifetime_value_bands or ()),
         ),
     )
 
@@ -141,6 +145,8 @@ def _version_values(content: OfferContent) -> dict[str, Any]:
         "customer_type": str(targeting.customer_type),
         "min_lifetime_value": targeting.min_lifetime_value,
         "regions": sorted(set(targeting.regions)),
+        "risk_levels": sorted(set(targeting.risk_levels)),
+        "lifetime_value_bands": sorted(set(targeting.lifetime_value_bands)),
     }
 
 

@@ -17,6 +17,8 @@ class Scope(StrEnum):
     exchange_read = "exchange:read"
     redemptions_write = "redemptions:write"
     reports_read = "reports:read"
+    surveys_read = "surveys:read"
+    surveys_write = "surveys:write"
     webhooks_write = "webhooks:write"
     staff_read = "staff:read"
     staff_write = "staff:write"
@@ -35,6 +37,8 @@ DESCRIPTIONS: dict[Scope, str] = {
     Scope.exchange_read: "Ask which partner offers to show a customer",
     Scope.redemptions_write: "Report redemptions",
     Scope.reports_read: "Read reports and the ledger",
+    Scope.surveys_read: "Read survey answers and their aggregates",
+    Scope.surveys_write: "Create surveys and issue survey links to customers",
     Scope.webhooks_write: "Manage webhook endpoints",
     Scope.staff_read: "List staff accounts",
     Scope.staff_write: "Invite and manage staff",
@@ -53,10 +57,21 @@ _MARKETER = frozenset(
         Scope.offers_read,
         Scope.offers_write,
         Scope.reports_read,
+        Scope.surveys_read,
+        Scope.surveys_write,
         Scope.staff_read,
     }
 )
-_VIEWER = frozenset({Scope.profile_read, Scope.partners_read, Scope.offers_read, Scope.reports_read, Scope.staff_read})
+_VIEWER = frozenset(
+    {
+        Scope.profile_read,
+        Scope.partners_read,
+        Scope.offers_read,
+        Scope.reports_read,
+        Scope.surveys_read,
+        Scope.staff_read,
+    }
+)
 
 
 class Role(StrEnum):

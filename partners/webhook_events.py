@@ -36,6 +36,7 @@ EVENT_TYPES: dict[str, str] = {
     "redemption.reversed": "A recorded redemption was reversed (refund, cancellation).",
     "consent.withdrawn": "A customer you received data about withdrew consent.",
     "erasure.requested": "A customer you received data about asked to be erased.",
+    "survey.answered": "One of your customers answered one of your surveys.",
     "webhook_endpoint.disabled": "One of your webhook endpoints was disabled (gone, or failing for days).",
 }
 FAMILIES = frozenset(name.split(".", 1)[0] for name in EVENT_TYPES)

@@ -76,6 +76,8 @@ class TargetingOut(BaseModel):
     customer_type: CustomerType
     min_lifetime_value: int | None
     regions: list[str]
+    risk_levels: list[str]
+    lifetime_value_bands: list[str]
 
 
 class VersionOut(BaseModel):
@@ -122,6 +124,8 @@ def version_out(row: offers.OfferVersion) -> VersionOut:
             customer_type=targeting.customer_type,
             min_lifetime_value=targeting.min_lifetime_value,
             regions=list(targeting.regions),
+            risk_levels=list(targeting.risk_levels),
+            lifetime_value_bands=list(targeting.lifetime_value_bands),
         ),
         created_at=row.created_at,
     )

@@ -38,6 +38,7 @@ NOT_IN_THE_DOCUMENT = {
     "/login",
     "/logout",
     "/preferences/{token}",
+    "/surveys/{token}",  # the customer's survey page, opened from a signed link
 }
 
 

@@ -19,7 +19,7 @@ import json
 import re
 import secrets
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,7 +33,7 @@ from api.app import create_app
 from api.auth.principal import ClientsWrite
 from api.deps import SessionDep
 from partners import clients as clients_domain
-from partners import ingest_customers, ingest_jobs
+from partners import holdouts, ingest_customers, ingest_jobs, surveys
 from partners import scopes as scope_names
 from partners.retailers import Tenant, create_tenant
 from partners.scopes import Role
@@ -117,6 +117,16 @@ def _customer(world: World) -> str:
     return str(customer.external_id)
 
 
+def _survey(world: World) -> str:
+    purpose, definition = surveys.template("experience")
+    survey, _ = surveys.create(
+        world.session, world.tenant.id, purpose, replace(definition, title=world.marker("survey"))
+    )
+    world.session.commit()
+    world.remember(survey.id)
+    return str(survey.id)
+
+
 def _notice(world: World) -> str:
     notice = world.fixture("make_notice")(world.tenant)
     world.remember(notice.id)
@@ -141,6 +151,15 @@ def _partner_offer(world: World) -> str:
     world.remember(offer.id, setup.partnership_id, setup.offering.id, setup.host.id)
     world.directory.update({setup.offering.id, setup.host.id})
     return str(offer.id)
+
+
+def _holdout(world: World) -> str:
+    partnership = world.fixture("make_partnership")(proposer=world.tenant)
+    running = holdouts.set_share(world.session, world.tenant.id, partnership.id, "*", 1000, datetime.now(UTC))
+    world.session.commit()
+    assert running is not None
+    world.remember(running.id, partnership.id)
+    return str(running.id)
 
 
 def _webhook_endpoint(world: World) -> str:
@@ -206,6 +225,8 @@ OWNED: dict[str, Factory] = {
     "redemption_id": _redemption,
     "job_id": _upload,
     "feed_id": _offer_feed,
+    "survey_id": _survey,
+    "holdout_id": _holdout,
 }
 # Where one parameter name means another kind of object on some routes: (path prefix, name).
 OWNED_BY_PATH: dict[tuple[str, str], Factory] = {

@@ -206,7 +206,13 @@ def through_api(http: httpx.Client, fuzzed: Credentials, partner: Credentials) -
             headers={**mine, "Content-Type": "application/x-ndjson"},
         )
     )["id"]
+    survey = _ok(http.post("/v1/surveys", json={"template": "experience"}, headers=mine))["id"]
+    holdout = _ok(http.put(f"/v1/partnerships/{partnership_id}/holdout", json={"share_percent": 10}, headers=mine))[
+        "running"
+    ]["id"]
     return {
+        "survey_id": [survey],
+        "holdout_id": [holdout],
         "partnership_id": [partnership_id],
         "offer_id": [my_offer, their_offer],
         "external_id": customers,
