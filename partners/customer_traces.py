@@ -115,7 +115,7 @@ def unlink(session: Session, host_tenant_id: str, customer_id: str, traces: Trac
     the impression has no customer, nothing leads from them to the person.
     """
     for model in (Impression, ExchangeAnswer):
-        table: Table = model.__table__  # type: ignore[attr-defined]
+        table: Table = model.__table__  # type: ignore[union-attr]
         session.execute(
             update(table)
             .where(table.c.tenant_id == host_tenant_id, table.c.customer_id == customer_id)

@@ -372,3 +372,34 @@ def test_withdrawal_tells_each_partner_what_it_holds_and_nothing_shared(
     ]
     assert all(traced.customer.id not in json.dumps(body) for body in bodies)
     assert all(body["version"] == 2 and "partner_id" not in body["data"] for body in bodies)
+
+
+def test_export_holds_the_offers_shown_codes_answers_and_redemptions(
+    session: Session, settings: Settings, traced: Traced
+) -> None:
+    host, offering = traced.story.setup.host, traced.story.setup.offering
+    export = privacy.export_customer(
+        session, host.id, "dog-owner-1", encryption_key=settings.encryption_key.get_secret_value()
+    )
+    assert [s.impression.id for s in export.offers_shown] == traced.impression_ids, "oldest first"
+    assert {(s.impression.offering_tenant_id, s.partner_name, s.impression.offer_id) for s in export.offers_shown} == {
+        (offering.id, offering.name, traced.story.offer.id)
+    }
+    assert [s.impression.code for s in export.offers_shown] == [traced.redeemed_code, traced.reserved_code]
+    assert [(a.placement, a.shown) for a in export.answers] == [("order_confirmation", 1)] * 2
+    assert {(c.tenant_id, c.code, c.redeemed_at is not None) for c in export.codes} == {
+        (offering.id, traced.redeemed_code, True),
+        (offering.id, traced.reserved_code, False),
+    }
+    assert [(r.id, r.order_value, r.impression_id) for r in export.redemptions] == [
+        (traced.redemption.id, 12_000, traced.impression_ids[0])
+    ]
+
+
+def test_export_of_a_customer_never_shown_anything_is_empty_there(
+    session: Session, settings: Settings, shop: tuple[Tenant, Tenant, Customer, ConsentNotice]
+) -> None:
+    export = privacy.export_customer(
+        session, shop[0].id, "c-1", encryption_key=settings.encryption_key.get_secret_value()
+    )
+    assert (export.answers, export.offers_shown, export.codes, export.redemptions) == ([], [], [], [])
