@@ -17,7 +17,7 @@ from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from partners import changes, disclosures, outbox
+from partners import changes, customer_traces, disclosures, outbox
 from partners.consent_ledger import ConsentEvent, current_state, refresh_states
 from partners.consent_rules import ALL_PARTNERS, METHODS_FOR, NAMED_PARTNER_ONLY, Action, Method, Purpose, Source
 from partners.customers import Customer, check_time, get_customer
@@ -280,16 +280,21 @@ def _append(session: Session, tenant_id: str, customer: Customer, rows: list[Con
 
 def _tell_recipients(session: Session, tenant_id: str, customer: Customer, rows: Sequence[ConsentEvent]) -> None:
     scope = rows[0].partner
-    for partner_id in disclosures.recipients(session, tenant_id, customer.id):
-        if scope in (ALL_PARTNERS, partner_id):
-            payload = {
-                "partner_id": partner_id,
-                "customer_id": customer.id,
-                "purposes": sorted(row.purpose for row in rows),
-                "scope": scope,
-                "withdrawn_at": rows[0].occurred_at.isoformat(),
-            }
-            outbox.emit(session, tenant_id, outbox.CONSENT_WITHDRAWN, payload)
+    told = [p for p in disclosures.recipients(session, tenant_id, customer.id) if scope in (ALL_PARTNERS, p)]
+    if not told:
+        return
+    # Each partner gets what it holds itself (its impressions, codes, redemptions), never an id
+    # of ours that every partner would share.
+    traces = customer_traces.collect(session, tenant_id, customer.id)
+    for partner_id in told:
+        payload = {
+            "partner_id": partner_id,
+            **customer_traces.references(traces, partner_id).as_payload(),
+            "purposes": sorted(row.purpose for row in rows),
+            "scope": scope,
+            "withdrawn_at": rows[0].occurred_at.isoformat(),
+        }
+        outbox.emit(session, tenant_id, outbox.CONSENT_WITHDRAWN, payload)
 
 
 def withdraw(

@@ -115,7 +115,7 @@ class Claim:
 def new_delivery(endpoint: WebhookEndpoint, event: OutboxEvent, now: datetime) -> WebhookDelivery:
     """A pending delivery of `event` to `endpoint`, due now."""
     body = webhook_events.render_body(
-        event.id, event.type, event.created_at, event.tenant_id, event.recipient, event.payload
+        event.id, event.type, event.created_at, event.tenant_id, event.recipient, event.payload, event.payload_version
     )
     return WebhookDelivery(
         tenant_id=endpoint.tenant_id,

@@ -108,7 +108,10 @@ def _capped(host: str, terms: PartnershipTerms, now: datetime) -> Select[tuple[s
     last_week = func.sum(case((shown.c.created_at > now - timedelta(days=7), 1), else_=0))
     return (
         select(shown.c.customer_id)
-        .where(shown.c.tenant_id == host, shown.c.created_at > now - timedelta(days=30))
+        # Erased customers' impressions have no customer: a NULL here would empty the NOT IN.
+        .where(
+            shown.c.tenant_id == host, shown.c.customer_id.is_not(None), shown.c.created_at > now - timedelta(days=30)
+        )
         .group_by(shown.c.customer_id)
         .having(or_(func.count() >= terms.cap_per_30_days, last_week >= terms.cap_per_7_days))
     )

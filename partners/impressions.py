@@ -44,7 +44,8 @@ class Impression(SQLModel, table=True):
     tenant_id: str = Field(primary_key=True, max_length=40, foreign_key="tenants.id", ondelete="CASCADE")
     id: str = Field(primary_key=True, max_length=40)
     answer_id: str = Field(max_length=40)
-    customer_id: str = Field(max_length=40)
+    # NULL once the customer is erased: the impression still counts in both sides' reports.
+    customer_id: str | None = Field(default=None, max_length=40)
     partnership_id: str = Field(max_length=40)
     offering_tenant_id: str = Field(max_length=40)
     offer_id: str = Field(max_length=40)

@@ -21,6 +21,7 @@ from sqlmodel import Field, Session, SQLModel, col
 
 from partners.db import UTCDateTime, owned, utcnow
 from partners.ids import new_id
+from partners.webhook_events import payload_version
 
 _PENDING = "delivered_at IS NULL"
 CONSENT_WITHDRAWN = "consent.withdrawn"
@@ -40,6 +41,8 @@ class OutboxEvent(SQLModel, table=True):
     id: str = Field(default_factory=lambda: new_id("evt"), primary_key=True, max_length=40)
     type: str = Field(max_length=100)
     payload: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    # The shape of `payload` (the webhook body's `version`), fixed when the event is written.
+    payload_version: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     delivered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     # The tenant whose webhook endpoints receive the event; NULL for the owning tenant itself.
@@ -60,6 +63,7 @@ def emit(
         tenant_id=tenant_id,
         type=event_type,
         payload=payload,
+        payload_version=payload_version(event_type),
         recipient_tenant_id=None if recipient == tenant_id else recipient,
     )
     session.add(event)

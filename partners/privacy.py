@@ -1,10 +1,11 @@
 """Data-subject rights: erasure (GDPR Art. 17) and export (Art. 20).
 
 Erasure deletes everything held about the customer — identity, purchases, profile,
-consent history and state, the record of which partners received anything — and keeps
-only keyed hashes of its external id and email (`customer_suppressions`), so that a later
-re-import is refused rather than contacted. Partners that received anything are told
-(`erasure.requested` in the outbox, in the same transaction).
+consent history and state, the record of which partners received anything — unlinks it from
+what both partners' reports and ledgers keep (impressions, answers, codes: `customer_traces`),
+and keeps only keyed hashes of its external id and email (`customer_suppressions`), so that a
+later re-import is refused rather than contacted. Partners that received anything are told,
+each with its own references (`erasure.requested` in the outbox, in the same transaction).
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from datetime import datetime
 
 from sqlmodel import Session, col, delete, select
 
-from partners import changes, disclosures, outbox
+from partners import changes, customer_traces, disclosures, outbox
+from partners.codes import OfferCode
 from partners.consent_ledger import ConsentEvent, ConsentState, all_events, current_state
 from partners.customers import (
     Customer,
@@ -29,9 +31,12 @@ from partners.customers import (
 )
 from partners.db import owned, utcnow
 from partners.errors import NotFound
+from partners.impressions import ExchangeAnswer, Impression
 from partners.interests import CustomerInterest, CustomerProfile, ProfileState, load_profile
 from partners.notices import ConsentNotice, notices_by_id
 from partners.purchases import Purchase, PurchaseLine, lines_of
+from partners.redemptions import Redemption
+from partners.retailers import Tenant
 
 
 @dataclass(frozen=True)
@@ -54,9 +59,14 @@ def erase_customer(
             return Erasure(external_id, now, 0, True)
         raise NotFound(f"No customer with external id '{external_id}'.", param="external_id")
     notified = disclosures.recipients(session, tenant_id, customer.id)
+    traces = customer_traces.collect(session, tenant_id, customer.id)
+    # Earlier events named our internal customer id; partners get their own references instead.
+    customer_traces.rewrite_earlier_events(session, tenant_id, customer.id, traces)
     for partner_id in notified:
-        payload = {"partner_id": partner_id, "customer_id": customer.id, "requested_at": now.isoformat()}
+        held = customer_traces.references(traces, partner_id).as_payload()
+        payload = {"partner_id": partner_id, **held, "requested_at": now.isoformat()}
         outbox.emit(session, tenant_id, outbox.ERASURE_REQUESTED, payload)
+    customer_traces.unlink(session, tenant_id, customer.id, traces)
     suppress(session, tenant_id, hash_key, SuppressionKind.external_id, customer.external_id)
     if customer.email_hash is not None:
         suppress(session, tenant_id, hash_key, SuppressionKind.email, customer.email_hash)
@@ -93,6 +103,14 @@ class OrderRecord:
 
 
 @dataclass(frozen=True)
+class OfferShown:
+    """A partner's offer shown to the customer, with the partner's name."""
+
+    impression: Impression
+    partner_name: str
+
+
+@dataclass(frozen=True)
 class CustomerExport:
     """Everything held about one customer."""
 
@@ -104,6 +122,10 @@ class CustomerExport:
     consent_states: Sequence[ConsentState]
     notices: Sequence[ConsentNotice]
     disclosures: Sequence[disclosures.Disclosure]
+    answers: Sequence[ExchangeAnswer]
+    offers_shown: Sequence[OfferShown]
+    codes: Sequence[OfferCode]
+    redemptions: Sequence[Redemption]
     exported_at: datetime
 
 
@@ -120,6 +142,8 @@ def export_customer(
     lines = lines_of(session, tenant_id, [p.id for p in purchases])
     events = all_events(session, tenant_id, customer.id)
     notice_ids = sorted({e.notice_id for e in events if e.notice_id})
+    traces = customer_traces.collect(session, tenant_id, customer.id)
+    names = _partner_names(session, {row.offering_tenant_id for row in traces.impressions})
     return CustomerExport(
         customer=customer,
         email=stored_email(customer, encryption_key),
@@ -129,5 +153,16 @@ def export_customer(
         consent_states=current_state(session, tenant_id, customer.id),
         notices=list(notices_by_id(session, tenant_id, notice_ids).values()),
         disclosures=disclosures.disclosures_of(session, tenant_id, customer.id),
+        answers=customer_traces.answers_about(session, tenant_id, customer.id),
+        offers_shown=[OfferShown(row, names.get(row.offering_tenant_id, "")) for row in traces.impressions],
+        codes=traces.codes,
+        redemptions=traces.redemptions,
         exported_at=now or utcnow(),
     )
+
+
+def _partner_names(session: Session, tenant_ids: set[str]) -> dict[str, str]:
+    if not tenant_ids:
+        return {}
+    rows = session.exec(select(Tenant).where(col(Tenant.id).in_(sorted(tenant_ids)))).all()
+    return {row.id: row.name for row in rows}

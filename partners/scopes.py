@@ -16,6 +16,7 @@ class Scope(StrEnum):
     consents_write = "consents:write"
     exchange_read = "exchange:read"
     redemptions_write = "redemptions:write"
+    contacts_read = "contacts:read"
     reports_read = "reports:read"
     surveys_read = "surveys:read"
     surveys_write = "surveys:write"
@@ -36,6 +37,7 @@ DESCRIPTIONS: dict[Scope, str] = {
     Scope.consents_write: "Record customers' consent events",
     Scope.exchange_read: "Ask which partner offers to show a customer",
     Scope.redemptions_write: "Report redemptions",
+    Scope.contacts_read: "Receive contact details partners share with the customer's consent",
     Scope.reports_read: "Read reports and the ledger",
     Scope.surveys_read: "Read survey answers and their aggregates",
     Scope.surveys_write: "Create surveys and issue survey links to customers",

@@ -15,6 +15,8 @@ from typing import Any
 from partners.errors import Invalid
 
 PAYLOAD_VERSION = 1
+# Types whose data changed shape incompatibly; an event keeps the version it was written with.
+PAYLOAD_VERSIONS: dict[str, int] = {"consent.withdrawn": 2, "erasure.requested": 2}
 
 EVENT_TYPES: dict[str, str] = {
     "partnership.proposed": "A retailer proposed a partnership with you (or you with it).",
@@ -67,6 +69,11 @@ def matches(patterns: Iterable[str], event_type: str) -> bool:
     )
 
 
+def payload_version(event_type: str) -> int:
+    """The version of the data shape events of this type are written with now."""
+    return PAYLOAD_VERSIONS.get(event_type, PAYLOAD_VERSION)
+
+
 def render_body(
     event_id: str,
     event_type: str,
@@ -74,13 +81,14 @@ def render_body(
     source_tenant_id: str,
     recipient_tenant_id: str,
     payload: Mapping[str, Any],
+    version: int = PAYLOAD_VERSION,
 ) -> bytes:
     """The exact bytes sent (and signed) for an event; the same for every attempt and replay."""
     data = {key: value for key, value in payload.items() if not (key == "partner_id" and value == recipient_tenant_id)}
     message = {
         "id": event_id,
         "type": event_type,
-        "version": PAYLOAD_VERSION,
+        "version": version,
         "timestamp": created_at.isoformat(),
         "source_tenant_id": source_tenant_id,
         "data": data,

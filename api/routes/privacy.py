@@ -43,6 +43,44 @@ class ExportedDisclosure(BaseModel):
     last_at: datetime
 
 
+class ExportedAnswer(BaseModel):
+    id: str
+    placement: str
+    shown: int = Field(description="How many partner offers the answer showed")
+    asked_at: datetime
+
+
+class ExportedOfferShown(BaseModel):
+    impression_id: str
+    partner_id: str
+    partner_name: str
+    offer_id: str
+    offer_version: int
+    placement: str
+    code: str | None
+    shown_at: datetime
+
+
+class ExportedCode(BaseModel):
+    partner_id: str
+    offer_id: str
+    code: str
+    reserved_at: datetime | None
+    redeemed_at: datetime | None
+
+
+class ExportedRedemption(BaseModel):
+    id: str
+    partner_id: str = Field(description="The partner shop where the order was placed")
+    offer_id: str
+    impression_id: str
+    order_id: str
+    order_value: int
+    currency: str
+    redeemed_at: datetime
+    reversed_at: datetime | None
+
+
 class CustomerExportOut(BaseModel):
     format: Literal["partnerloop.customer-export/1"]
     exported_at: datetime
@@ -53,6 +91,10 @@ class CustomerExportOut(BaseModel):
     consents: list[ConsentStateOut] = Field(description="The current state derived from the history")
     notices: list[NoticeOut] = Field(description="The notice versions the history cites")
     partners_informed: list[ExportedDisclosure] = Field(description="Partners that received anything")
+    exchange_answers: list[ExportedAnswer] = Field(description="Every time we were asked which offers to show")
+    offers_shown: list[ExportedOfferShown] = Field(description="Partner offers shown to the customer")
+    codes: list[ExportedCode] = Field(description="Single-use codes partner shops reserved for the customer")
+    redemptions: list[ExportedRedemption] = Field(description="Orders at partner shops credited to an offer shown")
 
 
 @router.post(
@@ -96,5 +138,45 @@ def export(external_id: str, caller: CustomersWrite, session: SessionDep, settin
         partners_informed=[
             ExportedDisclosure(partner_id=d.partner_tenant_id, first_at=d.first_at, last_at=d.last_at)
             for d in data.disclosures
+        ],
+        exchange_answers=[
+            ExportedAnswer(id=a.id, placement=a.placement, shown=a.shown, asked_at=a.created_at) for a in data.answers
+        ],
+        offers_shown=[
+            ExportedOfferShown(
+                impression_id=s.impression.id,
+                partner_id=s.impression.offering_tenant_id,
+                partner_name=s.partner_name,
+                offer_id=s.impression.offer_id,
+                offer_version=s.impression.offer_version,
+                placement=s.impression.placement,
+                code=s.impression.code,
+                shown_at=s.impression.created_at,
+            )
+            for s in data.offers_shown
+        ],
+        codes=[
+            ExportedCode(
+                partner_id=c.tenant_id,
+                offer_id=c.offer_id,
+                code=c.code,
+                reserved_at=c.reserved_at,
+                redeemed_at=c.redeemed_at,
+            )
+            for c in data.codes
+        ],
+        redemptions=[
+            ExportedRedemption(
+                id=r.id,
+                partner_id=r.tenant_id,
+                offer_id=r.offer_id,
+                impression_id=r.impression_id,
+                order_id=r.order_id,
+                order_value=r.order_value,
+                currency=r.currency,
+                redeemed_at=r.redeemed_at,
+                reversed_at=r.reversed_at,
+            )
+            for r in data.redemptions
         ],
     )

@@ -333,7 +333,9 @@ def test_withdrawal_tells_partners_that_received_something_in_the_same_transacti
     told = sorted(e.payload["partner_id"] for e in events)
     assert told == sorted([shop.partner.id, shop.other_partner.id])
     assert bystander.id not in told
-    assert all(e.payload["customer_id"] == shop.customer.id and e.payload["scope"] == ALL_PARTNERS for e in events)
+    assert all(e.payload["scope"] == ALL_PARTNERS and e.payload_version == 2 for e in events)
+    # Our internal customer id is never sent: each partner gets only the references it holds (none here).
+    assert all("customer_id" not in e.payload and e.payload["impression_ids"] == [] for e in events)
 
 
 def test_withdrawing_one_partner_tells_only_that_partner(session: Session, shop: Shop) -> None:
