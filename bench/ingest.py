@@ -145,10 +145,7 @@ def bench_copy(engine: Engine, people: list[dict[str, Any]], orders: list[dict[s
         (
             "scratch_orders",
             "external_id, order_id, ordered_at, currency, lines",
-            [
-                (r["external_id"], r["order_id"], r["ordered_at"], r["currency"], json.dumps(r["lines"]))
-                for r in orders
-            ],
+            [(r["external_id"], r["order_id"], r["ordered_at"], r["currency"], json.dumps(r["lines"])) for r in orders],
         ),
     ):
         with engine.begin() as connection:
