@@ -55,15 +55,20 @@ async def ingest_purchases(
     """Read an upload of purchases to its end; the finished job (status done, or failed)."""
     reader = CsvOrderReader()
 
-    def write(
-        session: Session, tenant_id: str, lines: Lines, header: list[str] | None, progress: Progress, final: bool
-    ) -> Lines:
+    def read(lines: Lines, header: list[str] | None, final: bool) -> tuple[list[OrderRow | RowError], Lines]:
         now = utcnow()
-        carried: Lines = []
         if header is None:
-            records = [parse_ndjson_order(number, raw, now) for number, raw in lines]
-        else:
-            records, carried = reader.read(lines, header, now, final=final)
+            return [parse_ndjson_order(number, raw, now) for number, raw in lines], []
+        return reader.read(lines, header, now, final=final)
+
+    def write(
+        session: Session,
+        tenant_id: str,
+        records: list[OrderRow | RowError],
+        header: list[str] | None,
+        progress: Progress,
+        final: bool,
+    ) -> Lines:
         progress.rows_seen += len(records)
         orders: list[OrderRow] = []
         for record in records:
@@ -72,9 +77,10 @@ async def ingest_purchases(
             else:
                 orders.append(record)
         store_orders(session, tenant_id, orders, progress)
-        return carried
+        return []
 
-    return await run_upload(engine, tenant_id, Upload(JobKind.purchases, parse_csv_header, write), chunks, fmt)
+    upload = Upload(JobKind.purchases, parse_csv_header, write, read=read)  # type: ignore[arg-type]
+    return await run_upload(engine, tenant_id, upload, chunks, fmt)
 
 
 def store_orders(session: Session, tenant_id: str, orders: Sequence[OrderRow], progress: Progress) -> None:
