@@ -224,7 +224,9 @@ def stored_profiles(session: Session, tenant: Tenant) -> dict[tuple[str, str], d
     for p in session.exec(
         select(interests.CustomerProfile).where(col(interests.CustomerProfile.tenant_id) == tenant.id)
     ):
-        rows[(external[p.customer_id], "")] = p.model_dump(exclude={"tenant_id", "customer_id", "updated_at"})
+        # Left out too: when the row was written (and assessed, once profiles carry churn risk).
+        written = {"updated_at", "risk_assessed_at"}
+        rows[(external[p.customer_id], "")] = p.model_dump(exclude={"tenant_id", "customer_id", *written})
     for i in session.exec(
         select(interests.CustomerInterest).where(col(interests.CustomerInterest.tenant_id) == tenant.id)
     ):
