@@ -43,32 +43,39 @@ async def ingest_customers(
 ) -> IngestJob:
     """Read an upload of customers to its end; the finished job (status done, or failed)."""
 
+    def read(lines: Lines, header: list[str] | None, _final: bool) -> tuple[list[_Checked], Lines]:
+        return [_read(number, raw, header, keys) for number, raw in lines], []
+
     def write(
-        session: Session, tenant_id: str, lines: Lines, header: list[str] | None, progress: Progress, _final: bool
+        session: Session,
+        tenant_id: str,
+        rows: list[_Checked],
+        _header: list[str] | None,
+        progress: Progress,
+        _final: bool,
     ) -> Lines:
-        _write_batch(session, tenant_id, lines, header, keys, progress)
+        _write_batch(session, tenant_id, rows, keys, progress)
         return []
 
-    return await run_upload(engine, tenant_id, Upload(JobKind.customers, parse_csv_header, write), chunks, fmt)
+    upload = Upload(JobKind.customers, parse_csv_header, write, read=read)  # type: ignore[arg-type]
+    return await run_upload(engine, tenant_id, upload, chunks, fmt)
 
 
-def _write_batch(
-    session: Session,
-    tenant_id: str,
-    lines: Lines,
-    header: list[str] | None,
-    keys: Keys,
-    progress: Progress,
-) -> None:
-    """Check, prepare and upsert one batch of customers."""
+# A line read and checked: the customer's stored form (hashed, encrypted), or why it is refused.
+_Checked = tuple[int, "_Prepared | RowError"]
+
+
+def _read(number: int, raw: bytes, header: list[str] | None, keys: Keys) -> _Checked:
+    """One line checked and prepared without the database (the HMAC and encryption included)."""
+    parsed = parse_ndjson_customer(number, raw) if header is None else parse_csv_customer(number, raw, header)
+    return number, parsed if isinstance(parsed, RowError) else _prepare(parsed, keys)
+
+
+def _write_batch(session: Session, tenant_id: str, checked: list[_Checked], keys: Keys, progress: Progress) -> None:
+    """Count one batch of checked customers, refuse erased ones, and upsert the rest."""
     rows: list[tuple[int, _Prepared]] = []
-    for number, raw in lines:
+    for number, prepared in checked:
         progress.rows_seen += 1
-        parsed = parse_ndjson_customer(number, raw) if header is None else parse_csv_customer(number, raw, header)
-        if isinstance(parsed, RowError):
-            progress.fail(parsed)
-            continue
-        prepared = _prepare(parsed, keys)
         if isinstance(prepared, RowError):
             progress.fail(prepared)
         else:

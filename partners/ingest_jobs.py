@@ -15,6 +15,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+import anyio.abc
 import anyio.to_thread
 from sqlalchemy import JSON, Engine
 from sqlmodel import Field, Session, SQLModel, col
@@ -87,14 +88,25 @@ class Progress:
 BatchWriter = Callable[[Session, str, Lines, list[str] | None, Progress, bool], Lines]
 
 
+# Reads and checks one batch without the database (lines, CSV header or None, whether last):
+# what `write` then stores, and trailing lines that come back at the head of the next batch.
+BatchReader = Callable[[Lines, list[str] | None, bool], tuple[Any, Lines]]
+
+
 @dataclass(frozen=True)
 class Upload:
-    """One kind of upload: its job kind, how to read a CSV header, how to write a batch."""
+    """One kind of upload: its job kind, how to read a CSV header, how to write a batch.
+
+    With `read`, a batch is read and checked in one thread while the batch before it is
+    written in another (the database's time overlaps ours); `write` then gets what `read`
+    returned in place of lines, and returns no lines.
+    """
 
     kind: JobKind
     parse_header: Callable[[int, bytes], list[str] | RowError]
     write: BatchWriter
     batch_size: int | None = None  # BATCH_SIZE unless the kind needs smaller batches
+    read: BatchReader | None = None
 
 
 def get_job(session: Session, tenant_id: str, job_id: str) -> IngestJob:
@@ -121,31 +133,57 @@ async def run_upload(
     header: list[str] | None = None
     pending: Lines = []
     data_lines = 0
+    written = anyio.Event()  # the batch being written (none yet) is done
+    written.set()
 
-    async def flush(final: bool) -> Lines:
-        return await anyio.to_thread.run_sync(
-            _write_batch, engine, tenant_id, job.id, upload, pending, header, progress, final
-        )
+    async def write(batch: Any, final: bool, done: anyio.Event) -> None:
+        # Shielded: a batch read in full is written even if the stream breaks meanwhile.
+        with anyio.CancelScope(shield=True):
+            try:
+                await anyio.to_thread.run_sync(
+                    _write_batch, engine, tenant_id, job.id, upload, batch, header, progress, final
+                )
+            finally:
+                done.set()
+
+    async def flush(final: bool, group: anyio.abc.TaskGroup) -> Lines:
+        nonlocal written
+        if upload.read is None:
+            return await anyio.to_thread.run_sync(
+                _write_batch, engine, tenant_id, job.id, upload, pending, header, progress, final
+            )
+        # Read this batch while the one before is still being written; write it once that is done.
+        batch, carried = await anyio.to_thread.run_sync(upload.read, pending, header, final)
+        await written.wait()
+        written = anyio.Event()
+        group.start_soon(write, batch, final, written)
+        return carried
 
     try:
-        async for number, raw in numbered_lines(chunks):
-            if not raw.strip():
-                continue
+        async with anyio.create_task_group() as group:
+            async for number, raw in numbered_lines(chunks):
+                if not raw.strip():
+                    continue
+                if fmt == UploadFormat.csv and header is None:
+                    parsed = upload.parse_header(number, raw)
+                    if isinstance(parsed, RowError):
+                        raise Invalid(f"Line {number}: {parsed.message}", param=parsed.field)
+                    header = parsed
+                    continue
+                pending.append((number, raw))
+                data_lines += 1
+                if len(pending) >= (upload.batch_size or BATCH_SIZE):
+                    pending = await flush(False, group)
             if fmt == UploadFormat.csv and header is None:
-                parsed = upload.parse_header(number, raw)
-                if isinstance(parsed, RowError):
-                    raise Invalid(f"Line {number}: {parsed.message}", param=parsed.field)
-                header = parsed
-                continue
-            pending.append((number, raw))
-            data_lines += 1
-            if len(pending) >= (upload.batch_size or BATCH_SIZE):
-                pending = await flush(False)
-        if fmt == UploadFormat.csv and header is None:
-            raise Invalid("The CSV upload is empty; the first line must be a header.", param="body")
-        if data_lines == 0:
-            raise Invalid("The upload holds no records; send at least one line.", param="body")
-        await flush(True)
+                raise Invalid("The CSV upload is empty; the first line must be a header.", param="body")
+            if data_lines == 0:
+                raise Invalid("The upload holds no records; send at least one line.", param="body")
+            await flush(True, group)
+    except BaseExceptionGroup as group_error:
+        # A failed write surfaces from the task group wrapped; report the error itself.
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(_finish, engine, tenant_id, job.id, progress, JobStatus.failed)
+        raise group_error.exceptions[0] from None
     except BaseException:
         with anyio.CancelScope(shield=True):
             await anyio.to_thread.run_sync(_finish, engine, tenant_id, job.id, progress, JobStatus.failed)

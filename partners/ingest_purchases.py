@@ -1,17 +1,18 @@
 """Bulk ingest of purchases (NDJSON or CSV), idempotent by order id, profiles updated per batch.
 
 Each batch: the orders' customers are looked up and locked (as the single-purchase route
-locks its one customer), orders stored already are compared with what was sent (same: a
-no-op; different: a per-row conflict), new orders and their lines are written set-based
-(`partners.bulk`), and every touched customer's interest profile is recomputed once
-(`partners.interests_batch`).
+locks its one customer), the orders and their lines are written set-based (`partners.bulk`:
+COPY into staging, `INSERT … ON CONFLICT DO NOTHING`), orders whose id was stored already are
+then compared with what was sent (same: a no-op; different: a per-row conflict), and every
+touched customer's interest profile is recomputed once (`partners.interests_batch`). Rows
+travel as tuples, not ORM objects or dicts: at a million rows the per-row Python work is
+what bounds the rate (docs/performance.md).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import AsyncIterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -21,7 +22,7 @@ from sqlmodel import Session
 from partners import bulk, interests_batch
 from partners.customers import Customer
 from partners.db import utcnow
-from partners.ids import new_id
+from partners.ids import new_ids
 from partners.ingest_jobs import IngestJob, JobKind, Lines, Progress, Upload, UploadFormat, run_upload
 from partners.ingest_purchase_rows import CsvOrderReader, OrderRow, parse_csv_header, parse_ndjson_order
 from partners.ingest_rows import RowError
@@ -35,14 +36,17 @@ _LINES = PurchaseLine.__table__  # type: ignore[attr-defined]
 # What makes two orders under one id the same order.
 _Contents = tuple[str, datetime, str, tuple[tuple[str, int, int, str], ...]]
 
-
-@dataclass
-class _Entry:
-    order: OrderRow
-    customer_id: str
-    contents: _Contents
-    new: bool = False  # the entry that inserts its order (the first of its id, not stored yet)
-    error: RowError | None = None
+_PURCHASE_COLUMNS = (
+    "tenant_id",
+    "id",
+    "customer_id",
+    "order_id",
+    "ordered_at",
+    "currency",
+    "total_minor",
+    "created_at",
+)
+_LINE_COLUMNS = ("tenant_id", "purchase_id", "line_no", "category_id", "unit_price_minor", "quantity", "channel")
 
 
 async def ingest_purchases(
@@ -51,15 +55,20 @@ async def ingest_purchases(
     """Read an upload of purchases to its end; the finished job (status done, or failed)."""
     reader = CsvOrderReader()
 
-    def write(
-        session: Session, tenant_id: str, lines: Lines, header: list[str] | None, progress: Progress, final: bool
-    ) -> Lines:
+    def read(lines: Lines, header: list[str] | None, final: bool) -> tuple[list[OrderRow | RowError], Lines]:
         now = utcnow()
-        carried: Lines = []
         if header is None:
-            records = [parse_ndjson_order(number, raw, now) for number, raw in lines]
-        else:
-            records, carried = reader.read(lines, header, now, final=final)
+            return [parse_ndjson_order(number, raw, now) for number, raw in lines], []
+        return reader.read(lines, header, now, final=final)
+
+    def write(
+        session: Session,
+        tenant_id: str,
+        records: list[OrderRow | RowError],
+        header: list[str] | None,
+        progress: Progress,
+        final: bool,
+    ) -> Lines:
         progress.rows_seen += len(records)
         orders: list[OrderRow] = []
         for record in records:
@@ -68,49 +77,58 @@ async def ingest_purchases(
             else:
                 orders.append(record)
         store_orders(session, tenant_id, orders, progress)
-        return carried
+        return []
 
-    return await run_upload(engine, tenant_id, Upload(JobKind.purchases, parse_csv_header, write), chunks, fmt)
+    upload = Upload(JobKind.purchases, parse_csv_header, write, read=read)  # type: ignore[arg-type]
+    return await run_upload(engine, tenant_id, upload, chunks, fmt)
 
 
 def store_orders(session: Session, tenant_id: str, orders: Sequence[OrderRow], progress: Progress) -> None:
     """Store checked orders of one batch: per-row errors for unknown customers and conflicting ids."""
     customers = _lock_customers(session, tenant_id, sorted({order.external_id for order in orders}))
-    entries: list[_Entry] = []
+    firsts: dict[str, tuple[OrderRow, str]] = {}  # the first order of each id in the batch, and its customer
+    repeats: list[tuple[OrderRow, str]] = []  # later orders under an id seen earlier in the batch
     for order in orders:
         customer_id = customers.get(order.external_id)
         if customer_id is None:
             message = f"No customer with external id '{order.external_id}'; register the customer first."
             progress.fail(RowError(order.line, "external_id", message))
+        elif order.purchase.order_id in firsts:
+            repeats.append((order, customer_id))
         else:
-            entries.append(_Entry(order, customer_id, _contents(order, customer_id)))
-    reference = _stored_contents(session, tenant_id, sorted({e.order.purchase.order_id for e in entries}))
-    fresh: set[str] = set()  # order ids first seen in this batch
-    for entry in entries:
-        order_id = entry.order.purchase.order_id
-        known = reference.get(order_id)
-        if known is None:
-            reference[order_id] = entry.contents
-            fresh.add(order_id)
-            entry.new = True
-        elif known != entry.contents:
-            message = f"Order '{order_id}' was recorded already with other contents; order ids are unique."
-            entry.error = RowError(entry.order.line, "order_id", message)
-    inserted = _insert(session, tenant_id, [entry for entry in entries if entry.new])
+            firsts[order.purchase.order_id] = (order, customer_id)
+    # Insert first, compare after: an id already stored (or stored meanwhile by another
+    # writer, whom the insert waits for) is skipped by the insert and compared below.
+    inserted = _insert(session, tenant_id, list(firsts.values()))
+    reference = _stored_contents(session, tenant_id, [order_id for order_id in firsts if order_id not in inserted])
     new_orders: dict[str, list[OrderFacts]] = defaultdict(list)
-    for entry in entries:
-        order_id = entry.order.purchase.order_id
-        if entry.error is None and order_id in fresh and order_id not in inserted:
-            # Another upload or request stored this order id between our check and our insert.
-            message = f"Order '{order_id}' was recorded at the same time by another request; send it again."
-            entry.error = RowError(entry.order.line, "order_id", message)
-        if entry.error is not None:
-            progress.fail(entry.error)
-            continue
-        progress.rows_ok += 1
-        if entry.new:
-            new_orders[entry.customer_id].append(_facts(entry.order))
+    for order_id, (order, customer_id) in firsts.items():
+        if order_id in inserted:
+            progress.rows_ok += 1
+            new_orders[customer_id].append(_facts(order))
+        else:
+            _compare(order, customer_id, reference.get(order_id), progress)
+    for order, customer_id in repeats:
+        order_id = order.purchase.order_id
+        known = reference.get(order_id)
+        if known is None and order_id in inserted:
+            known = reference[order_id] = _contents(*firsts[order_id])
+        _compare(order, customer_id, known, progress)
     interests_batch.record_orders(session, tenant_id, new_orders)
+
+
+def _compare(order: OrderRow, customer_id: str, known: _Contents | None, progress: Progress) -> None:
+    """Count an order sent again: kept if it is the stored order, a per-row conflict if not."""
+    order_id = order.purchase.order_id
+    if known is None:
+        # The order id was taken when we inserted, and is gone now (its customer was erased).
+        message = f"Order '{order_id}' was recorded at the same time by another request; send it again."
+        progress.fail(RowError(order.line, "order_id", message))
+    elif known != _contents(order, customer_id):
+        message = f"Order '{order_id}' was recorded already with other contents; order ids are unique."
+        progress.fail(RowError(order.line, "order_id", message))
+    else:
+        progress.rows_ok += 1
 
 
 def _lock_customers(session: Session, tenant_id: str, external_ids: Sequence[str]) -> dict[str, str]:
@@ -147,43 +165,34 @@ def _line_no(line: Any) -> int:
     return int(line.line_no)
 
 
-def _insert(session: Session, tenant_id: str, entries: Sequence[_Entry]) -> set[str]:
-    """Insert new orders and their lines; the order ids inserted (a concurrent writer may have won some)."""
+def _insert(session: Session, tenant_id: str, orders: Sequence[tuple[OrderRow, str]]) -> set[str]:
+    """Insert new orders and their lines; the order ids inserted (those stored already are skipped)."""
+    if not orders:
+        return set()
     now = utcnow()
-    purchases: list[dict[str, Any]] = []
-    by_id: dict[str, _Entry] = {}
-    for entry in entries:
-        p = entry.order.purchase
-        purchase_id = new_id("pur")
-        by_id[purchase_id] = entry
-        purchases.append(
-            {
-                "tenant_id": tenant_id,
-                "id": purchase_id,
-                "customer_id": entry.customer_id,
-                "order_id": p.order_id,
-                "ordered_at": p.ordered_at,
-                "currency": p.currency,
-                "total_minor": sum(x.unit_price_minor * x.quantity for x in p.lines),
-                "created_at": now,
-            }
+    ids = new_ids("pur", len(orders))
+    purchases = [
+        (
+            tenant_id,
+            purchase_id,
+            customer_id,
+            order.purchase.order_id,
+            order.purchase.ordered_at,
+            order.purchase.currency,
+            sum(x.unit_price_minor * x.quantity for x in order.purchase.lines),
+            now,
         )
-    inserted = bulk.insert_new(session, _PURCHASES, purchases, ["tenant_id", "order_id"], "id")
-    lines = [
-        {
-            "tenant_id": tenant_id,
-            "purchase_id": purchase_id,
-            "line_no": number,
-            "category_id": x.category_id,
-            "unit_price_minor": x.unit_price_minor,
-            "quantity": x.quantity,
-            "channel": x.channel.value,
-        }
-        for purchase_id in inserted
-        for number, x in enumerate(by_id[purchase_id].order.purchase.lines, start=1)
+        for purchase_id, (order, customer_id) in zip(ids, orders, strict=True)
     ]
-    bulk.insert(session, _LINES, lines)
-    return {by_id[purchase_id].order.purchase.order_id for purchase_id in inserted}
+    inserted = bulk.insert_new(session, _PURCHASES, _PURCHASE_COLUMNS, purchases, ["tenant_id", "order_id"], "id")
+    by_id = dict(zip(ids, orders, strict=True))
+    lines = [
+        (tenant_id, purchase_id, number, x.category_id, x.unit_price_minor, x.quantity, x.channel.value)
+        for purchase_id in inserted
+        for number, x in enumerate(by_id[purchase_id][0].purchase.lines, start=1)
+    ]
+    bulk.insert_values(session, _LINES, _LINE_COLUMNS, lines)
+    return {by_id[purchase_id][0].purchase.order_id for purchase_id in inserted}
 
 
 def _facts(order: OrderRow) -> OrderFacts:

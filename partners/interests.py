@@ -108,11 +108,15 @@ class ProfileState:
     @property
     def currency(self) -> str:
         """The currency the customer orders in most (ties: alphabetical); bands and LTV use it."""
+        if len(self.spend) == 1:  # the usual case, asked for once per category when storing
+            return next(iter(self.spend))
         return min(self.spend, key=lambda code: (-self.spend[code].orders, code))
 
     @property
     def preferred_format(self) -> str:
         """The format with the most recency-weighted orders (ties: alphabetical)."""
+        if len(self.format_weights) == 1:
+            return next(iter(self.format_weights))
         return min(self.format_weights, key=lambda name: (-self.format_weights[name], name))
 
     def affinities(self) -> dict[str, float]:
@@ -133,7 +137,7 @@ def _decay(weight: float, since: datetime, until: datetime, half_life: timedelta
 def apply_order(state: ProfileState | None, order: OrderFacts, half_life: timedelta = HALF_LIFE) -> ProfileState:
     """The profile after one more order, whenever that order happened."""
     if state is None:
-        state = ProfileState(order.ordered_at, 0, order.ordered_at, order.ordered_at, {}, {}, {})
+        return _first_profile(order)
     ref = max(state.decay_ref, order.ordered_at)
     scale = _decay(1.0, state.decay_ref, ref, half_life)
     contribution = _decay(1.0, order.ordered_at, ref, half_life)
@@ -158,6 +162,18 @@ def apply_order(state: ProfileState | None, order: OrderFacts, half_life: timede
         format_weights=formats,
         interests=interests,
     )
+
+
+def _first_profile(order: OrderFacts) -> ProfileState:
+    """`apply_order` to no profile, without its decay arithmetic: every weight is exactly 1."""
+    at = order.ordered_at
+    interests = {
+        category: _add_to_interest(None, order, category, 1.0)
+        for category in sorted({line.category_id for line in order.lines})
+    }
+    formats = dict.fromkeys({line.channel for line in order.lines}, 1.0)
+    spend = {order.currency: CurrencySpend(1, order.total_minor)}
+    return ProfileState(at, 1, at, at, spend, formats, interests)
 
 
 def _add_to_interest(

@@ -33,13 +33,12 @@ _INTERESTS = CustomerInterest.__table__  # type: ignore[attr-defined]
 
 def load_states(session: Session, tenant_id: str, customer_ids: Sequence[str]) -> dict[str, ProfileState]:
     """The stored profiles of these customers, by customer id (those without orders left out)."""
+    profiles = bulk.fetch(session, _PROFILES, tenant_id, "customer_id", customer_ids)
     interests: dict[str, list[Any]] = defaultdict(list)
-    for row in bulk.fetch(session, _INTERESTS, tenant_id, "customer_id", customer_ids):
+    # Only customers with a profile have interests: a first load skips the second lookup.
+    for row in bulk.fetch(session, _INTERESTS, tenant_id, "customer_id", [row.customer_id for row in profiles]):
         interests[row.customer_id].append(row)
-    return {
-        row.customer_id: stored_state(row, interests[row.customer_id])
-        for row in bulk.fetch(session, _PROFILES, tenant_id, "customer_id", customer_ids)
-    }
+    return {row.customer_id: stored_state(row, interests[row.customer_id]) for row in profiles}
 
 
 def record_orders(session: Session, tenant_id: str, orders: Mapping[str, Sequence[OrderFacts]]) -> None:

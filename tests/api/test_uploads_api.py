@@ -178,6 +178,32 @@ def test_progress_is_committed_batch_by_batch(engine: Any, make_tenant: Callable
     assert seen[0][0] == "running" and seen[-1][1] >= ingest_jobs.BATCH_SIZE
 
 
+def test_a_stream_broken_mid_upload_keeps_the_batches_written_and_fails_the_job(
+    engine: Any, make_tenant: Callable[..., Tenant]
+) -> None:
+    # Batches are written while the next is read: the one in flight still commits.
+    tenant = make_tenant()
+    keys = ingest_customers.Keys(b"k" * 32, "")
+
+    async def chunks() -> Any:
+        for batch in range(2):
+            yield ndjson([{"external_id": f"c-{batch}-{i}"} for i in range(ingest_jobs.BATCH_SIZE)])
+        raise ConnectionResetError("client went away")
+
+    async def run() -> ingest_jobs.IngestJob:
+        return await ingest_customers.ingest_customers(
+            engine, tenant.id, chunks(), ingest_jobs.UploadFormat.ndjson, keys
+        )
+
+    with pytest.raises(ConnectionResetError):
+        anyio.run(run)
+    with Session(engine) as other:
+        job = other.exec(select(ingest_jobs.IngestJob).where(col(ingest_jobs.IngestJob.tenant_id) == tenant.id)).one()
+        stored = other.exec(select(func.count()).select_from(Customer).where(col(Customer.tenant_id) == tenant.id))
+        assert (job.status, job.rows_ok) == ("failed", 2 * ingest_jobs.BATCH_SIZE)
+        assert stored.one() == 2 * ingest_jobs.BATCH_SIZE
+
+
 def test_a_csv_header_the_csv_module_cannot_read_is_refused_not_a_crash(
     client: TestClient, shop: tuple[Tenant, dict[str, str]]
 ) -> None:

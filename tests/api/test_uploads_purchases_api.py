@@ -14,7 +14,7 @@ from sqlmodel import Session, col, func, select
 from partners import ingest_jobs, interests
 from partners.customers import Customer
 from partners.db import utcnow
-from partners.purchases import Purchase, PurchaseLine
+from partners.purchases import Channel, LineInput, Purchase, PurchaseInput, PurchaseLine, record_purchase
 from partners.retailers import Tenant
 from tests.flows import bearer
 
@@ -214,3 +214,59 @@ def test_tenants_do_not_see_each_others_customers_orders_or_jobs(
     assert shop.client.get(f"/v1/uploads/{job['id']}", headers=other.headers).status_code == 404
     mine = shop.client.get(f"/v1/uploads/{job['id']}", headers=shop.headers)
     assert mine.status_code == 200 and mine.json()["kind"] == "purchases"
+
+
+def stored_profiles(session: Session, tenant: Tenant) -> dict[tuple[str, str], dict[str, Any]]:
+    """Every stored profile and interest row of the tenant by (external id, category or ''), ids left out."""
+    session.expire_all()
+    external = {c.id: c.external_id for c in session.exec(select(Customer).where(col(Customer.tenant_id) == tenant.id))}
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    for p in session.exec(
+        select(interests.CustomerProfile).where(col(interests.CustomerProfile.tenant_id) == tenant.id)
+    ):
+        # Left out too: when the row was written (and assessed, once profiles carry churn risk).
+        written = {"updated_at", "risk_assessed_at"}
+        rows[(external[p.customer_id], "")] = p.model_dump(exclude={"tenant_id", "customer_id", *written})
+    for i in session.exec(
+        select(interests.CustomerInterest).where(col(interests.CustomerInterest.tenant_id) == tenant.id)
+    ):
+        rows[(external[i.customer_id], i.category_id)] = i.model_dump(exclude={"tenant_id", "customer_id"})
+    return rows
+
+
+def test_stored_profiles_equal_those_the_single_route_stores_to_the_last_bit(
+    shop: Shop, session: Session, make_tenant: Callable[..., Tenant], make_customer: Callable[..., Customer]
+) -> None:
+    # A first load (new profiles) and then a second upload onto stored profiles, several
+    # orders per customer, out of time order, several lines, currencies and formats.
+    channels = ("physical", "download", "subscription")
+    batches = [
+        [
+            {
+                **order(f"o-{b}-{i}", f"c-{i % 5}", (i * 37 + b * 11) % 400, [(BED, 900 + i * 7, 1), (FOOD, 1500, 2)]),
+                "currency": ("EUR", "GBP")[i % 7 == 3],
+            }
+            for i in range(12)
+        ]
+        for b in range(2)
+    ]
+    for batch in batches:
+        for i, row in enumerate(batch):
+            for n, line in enumerate(row["lines"]):
+                line["channel"] = channels[(i + n) % 3]
+        assert shop.upload(ndjson(batch))["rows_ok"] == 12
+    single = make_tenant()
+    for i in range(5):
+        make_customer(single, f"c-{i}")
+    for batch in batches:
+        for row in batch:
+            lines = tuple(
+                LineInput(x["category_id"], x["unit_price_minor"], x["quantity"], Channel(x["channel"]))
+                for x in row["lines"]
+            )
+            purchase = PurchaseInput(row["order_id"], datetime.fromisoformat(row["ordered_at"]), row["currency"], lines)
+            record_purchase(session, single.id, row["external_id"], purchase)
+    session.commit()
+    bulk_rows, single_rows = stored_profiles(session, shop.tenant), stored_profiles(session, single)
+    assert len(bulk_rows) == len(single_rows) > 5
+    assert bulk_rows == single_rows

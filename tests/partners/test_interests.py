@@ -119,6 +119,36 @@ def test_incremental_updates_equal_deriving_from_scratch_in_any_arrival_order(
             assert got == pytest.approx(want, abs=1)
 
 
+lines_st = st.lists(
+    st.builds(
+        LineFacts,
+        st.sampled_from([BEDS, TOYS, FOOD]),
+        st.integers(min_value=0, max_value=100_000),
+        st.integers(min_value=1, max_value=5),
+        st.sampled_from([c.value for c in Channel]),
+    ),
+    min_size=1,
+    max_size=6,
+)
+
+
+@given(
+    order=st.builds(
+        lambda days, currency, lines: OrderFacts(T0 + timedelta(days=days), currency, tuple(lines)),
+        st.floats(min_value=0, max_value=1500, allow_nan=False),
+        st.sampled_from(["EUR", "GBP"]),
+        lines_st,
+    )
+)
+def test_a_first_order_gives_the_profile_the_full_decay_arithmetic_gives(order: OrderFacts) -> None:
+    # apply_order skips the decay arithmetic for a first order; folding the order into an
+    # empty profile at its own time takes the general path, and must agree to the last bit.
+    empty = ProfileState(order.ordered_at, 0, order.ordered_at, order.ordered_at, {}, {}, {})
+    first, general = apply_order(None, order), apply_order(empty, order)
+    assert first == general
+    assert first.currency == general.currency and first.preferred_format == general.preferred_format
+
+
 def test_lifetime_value_of_a_regular_customer() -> None:
     monthly = [order(30 * i, (FOOD, 3000)) for i in range(12)]
     state = profile(*monthly)
