@@ -28,6 +28,7 @@ pytest_plugins = [
     "tests.factories_redemptions",
     "tests.factories_webhooks",
     "tests.factories_sync",
+    "tests.api.walker",
 ]
 
 
