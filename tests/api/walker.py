@@ -56,6 +56,8 @@ class World:
     private: set[str] = field(default_factory=set)
     # Of those, what other retailers may see in discovery (a public profile's tenant id and name).
     directory: set[str] = field(default_factory=set)
+    # Objects a walker made once per test and shares between fields (by its own name).
+    made: dict[str, Any] = field(default_factory=dict)
 
     def fixture(self, name: str) -> Any:
         return self.request.getfixturevalue(name)
@@ -232,7 +234,7 @@ BODIES: dict[str, Callable[[World], dict[str, Any]]] = {
     },
 }
 # Values for string fields with a `pattern`, tried in order (ISO codes, mostly).
-PATTERN_CANDIDATES = ("GBP", "GB", "en", "x")
+PATTERN_CANDIDATES = ("GBP", "GB", "en", "x", "https://shop.example")
 
 
 @dataclass(frozen=True)
