@@ -12,6 +12,8 @@ from api.errors import HTTP_CODES, PROBLEM_JSON
 
 PROBLEM_REF = "#/components/schemas/Problem"
 SECURITY_SCHEME = "partnerloop"
+# The extension api.auth.principal.AnyScope routes carry, turned into security alternatives here.
+ANY_OF_SCOPES = "x-partnerloop-any-of-scopes"
 # RFC 6749 keeps its own error format here (declared by the routes themselves).
 OAUTH_PREFIX = "/oauth/"
 BODY_METHODS = {"post", "put", "patch"}
@@ -97,6 +99,17 @@ def _problem_response(status: int, existing: dict[str, Any] | None) -> dict[str,
     return response
 
 
+def declare_scope_alternatives(document: dict[str, Any]) -> dict[str, Any]:
+    """Routes opened by any one of several scopes (AnyScope) declare one security alternative each."""
+    for item in document.get("paths", {}).values():
+        for method in METHODS:
+            operation = item.get(method)
+            if operation is None or ANY_OF_SCOPES not in operation:
+                continue
+            operation["security"] = [{SECURITY_SCHEME: [scope]} for scope in operation.pop(ANY_OF_SCOPES)]
+    return document
+
+
 def declare_errors(document: dict[str, Any]) -> dict[str, Any]:
     """Declare on every operation the problem+json errors it may answer; fix FastAPI's 422 to match."""
     schemas = document.setdefault("components", {}).setdefault("schemas", {})
@@ -136,7 +149,7 @@ def install(app: FastAPI) -> None:
                 description=app.description,
                 routes=app.routes,
             )
-            app.openapi_schema = declare_errors(document)
+            app.openapi_schema = declare_errors(declare_scope_alternatives(document))
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from collections.abc import Callable
 
 from partners.errors import Invalid
 
@@ -75,11 +76,22 @@ def keyed_email_hash(key: bytes, normalized: str) -> str:
 
 def partnership_hash(key: bytes, partnership_id: str, stored_hash: str) -> str:
     """A stored keyed hash re-keyed for one partnership, so hashes cannot be joined across them."""
+    return partnership_hasher(key, partnership_id)(stored_hash)
+
+
+def partnership_hasher(key: bytes, partnership_id: str) -> Callable[[str], str]:
+    """`partnership_hash` for one partnership, its key derived once (for re-keying many hashes)."""
     _check_key(key)
-    if not partnership_id or not stored_hash:
+    if not partnership_id:
         raise ValueError("partnership_hash needs a partnership id and a stored hash")
     partnership_key = hmac.new(key, _PARTNERSHIP_CONTEXT + partnership_id.encode("utf-8"), hashlib.sha256).digest()
-    return _b64url(hmac.new(partnership_key, stored_hash.encode("utf-8"), hashlib.sha256).digest())
+
+    def rekey(stored_hash: str) -> str:
+        if not stored_hash:
+            raise ValueError("partnership_hash needs a partnership id and a stored hash")
+        return _b64url(hmac.digest(partnership_key, stored_hash.encode("utf-8"), "sha256"))
+
+    return rekey
 
 
 def _check_key(key: bytes) -> None:

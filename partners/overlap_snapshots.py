@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-import random
 from datetime import date, datetime
+from typing import Any
 
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Field, Session, SQLModel
 
 from partners import partnerships, profiles
@@ -45,28 +47,39 @@ def overlap_for(session: Session, tenant_id: str, partnership_id: str, key: byte
                 "Both retailers must opt in to overlap estimates (overlap_opt_in in the profile).",
                 param="overlap_opt_in",
             )
-    stored = session.get(OverlapSnapshot, (tenant_id, partnership_id, today.isoformat()))
+    snapshot_key = (tenant_id, partnership_id, today.isoformat())
+    stored = session.get(OverlapSnapshot, snapshot_key)
     if stored is not None:
         return _as_estimate(stored)
     partner = mine.partner_tenant_id
     # Only customers who consented to overlap analysis with exactly this partner (or all partners) count.
     ours = consenting_email_hashes(session, tenant_id, Purpose.overlap_analysis, partner)
     theirs = consenting_email_hashes(session, partner, Purpose.overlap_analysis, tenant_id)
-    result = estimate(key, partnership_id, ours, theirs, random.SystemRandom())
-    for side, share_mine, share_theirs in (
-        (tenant_id, result.share_of_mine, result.share_of_theirs),
-        (partner, result.share_of_theirs, result.share_of_mine),
-    ):
-        session.add(
-            OverlapSnapshot(
-                tenant_id=side,
-                partnership_id=partnership_id,
-                day=today.isoformat(),
-                overlap=result.overlap,
-                share_of_mine=share_mine,
-                share_of_theirs=share_theirs,
-                suppressed=result.suppressed,
-            )
+    result = estimate(key, (tenant_id, partner), partnership_id, ours, theirs)
+    rows = [
+        {
+            "tenant_id": side,
+            "partnership_id": partnership_id,
+            "day": today.isoformat(),
+            "overlap": result.overlap,
+            "share_of_mine": share_mine,
+            "share_of_theirs": share_theirs,
+            "suppressed": result.suppressed,
+            "computed_at": utcnow(),
+        }
+        for side, share_mine, share_theirs in (
+            (tenant_id, result.share_of_mine, result.share_of_theirs),
+            (partner, result.share_of_theirs, result.share_of_mine),
         )
-    session.flush()
-    return result
+    ]
+    # Two first reads of the day may race (either side, or two requests of one): the first
+    # insert wins, the other does nothing and both answer what is stored.
+    session.execute(_insert(session).values(rows).on_conflict_do_nothing())
+    stored = session.get(OverlapSnapshot, snapshot_key, populate_existing=True)
+    assert stored is not None, "the snapshot was inserted or already there"
+    return _as_estimate(stored)
+
+
+def _insert(session: Session) -> Any:
+    table = OverlapSnapshot.__table__  # type: ignore[attr-defined]
+    return (pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert)(table)

@@ -14,10 +14,10 @@ from sqlmodel import Field, Session, SQLModel, col, select
 from partners import changes, outbox
 from partners import terms as terms_store
 from partners.db import UTCDateTime, get_owned, keyset_page, owned, utcnow
-from partners.errors import Conflict, Invalid
+from partners.errors import Conflict, Invalid, NotFound
 from partners.ids import new_id
 from partners.partnership_rules import OPEN, Action, Refusal, Situation, State, decide
-from partners.retailers import get_tenant
+from partners.retailers import Tenant
 
 _OPEN_STATES = ", ".join(f"'{s}'" for s in sorted(OPEN))
 _REVISION = Column("revision", Integer, nullable=False, default=1)
@@ -128,7 +128,9 @@ def propose(session: Session, actor: Actor, partner_tenant_id: str, proposal: te
     """Propose a partnership with terms (version 1), which the partner may accept, counter or decline."""
     if partner_tenant_id == actor.tenant_id:
         raise Invalid("A retailer cannot partner with itself.", param="partner_tenant_id")
-    get_tenant(session, partner_tenant_id)
+    if session.get(Tenant, partner_tenant_id) is None:
+        # Named after the body's field (get_tenant would say `tenant_id`): what the caller can fix.
+        raise NotFound(f"No retailer with id '{partner_tenant_id}'.", param="partner_tenant_id")
     terms_store.validate(proposal)
     if open_with(session, actor.tenant_id, partner_tenant_id) is not None:
         raise Conflict("You already have an open partnership with this retailer.", param="partner_tenant_id")

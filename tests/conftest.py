@@ -29,6 +29,7 @@ pytest_plugins = [
     "tests.factories_webhooks",
     "tests.factories_sync",
     "tests.factories_contacts",
+    "tests.api.walker",
 ]
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6750 import InvalidTokenError
@@ -17,6 +17,7 @@ from api.auth.keys import KeyRing
 from api.deps import SessionDep, SettingsDep
 from api.errors import ApiProblem
 from api.middleware import note_tenant
+from api.openapi import ANY_OF_SCOPES
 from partners.scopes import DESCRIPTIONS, Scope
 
 REALM = 'Bearer realm="partnerloop"'
@@ -80,14 +81,19 @@ def current_principal(
         request.state.principal = principal
     if not set(security_scopes.scopes) <= principal.scopes:
         needed = " ".join(security_scopes.scopes)
-        raise ApiProblem(
-            403,
-            "insufficient_scope",
-            "Insufficient scope",
-            f"This route needs the scope '{needed}', which the token does not carry.",
-            headers={"WWW-Authenticate": f'{REALM}, error="insufficient_scope", scope="{needed}"'},
-        )
+        raise insufficient_scope(needed, f"This route needs the scope '{needed}', which the token does not carry.")
     return principal
+
+
+def insufficient_scope(needed: str, detail: str) -> ApiProblem:
+    """403 with the RFC 6750 challenge naming the scope(s) the token lacks."""
+    return ApiProblem(
+        403,
+        "insufficient_scope",
+        "Insufficient scope",
+        detail,
+        headers={"WWW-Authenticate": f'{REALM}, error="insufficient_scope", scope="{needed}"'},
+    )
 
 
 def _verified(
@@ -110,6 +116,30 @@ def _verified(
     note_tenant(principal.tenant_id)
     ratelimit.check_caller(request, principal.tenant_id, principal.caller_id)
     return principal
+
+
+@dataclass(frozen=True)
+class AnyScope:
+    """A dependency for routes that any one of several scopes opens (each shows what it covers).
+
+    FastAPI can only declare "all of these scopes"; `openapi` declares the alternatives instead
+    (see api/openapi.py), so the document says what the check enforces.
+    """
+
+    scopes: tuple[Scope, ...]
+
+    def __call__(self, principal: Annotated[Principal, Security(current_principal)]) -> Principal:
+        if not {str(s) for s in self.scopes} & principal.scopes:
+            names = [str(s) for s in self.scopes]
+            raise insufficient_scope(
+                " ".join(names), f"This route needs one of the scopes {', '.join(names)}; the token carries none."
+            )
+        return principal
+
+    @property
+    def openapi(self) -> dict[str, Any]:
+        """The route's `openapi_extra`: one security alternative per scope."""
+        return {ANY_OF_SCOPES: [str(s) for s in self.scopes]}
 
 
 def _requires(*scopes: Scope) -> object:

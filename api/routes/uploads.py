@@ -9,14 +9,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 from pydantic import BaseModel
 
-from api.auth.principal import Authenticated, ConsentsWrite, CustomersWrite
+from api.auth.principal import AnyScope, ConsentsWrite, CustomersWrite, Principal, insufficient_scope
 from api.deps import EngineDep, SessionDep, SettingsDep
 from api.pagination import Page, Paging
 from partners import ingest_consents, ingest_customers, ingest_jobs, ingest_purchases, partnerships
-from partners.errors import Forbidden, Invalid
+from partners.errors import Invalid
 from partners.ingest_jobs import JobKind, JobStatus, UploadFormat
 from partners.scopes import Scope
 
@@ -45,6 +45,9 @@ _READ_SCOPE = {
     JobKind.consent_events: Scope.consents_write,
 }
 ContentType = Annotated[str, Header()]
+# Either upload scope opens the list (showing the kinds it covers) and a job (of its kind).
+_ANY_READER = AnyScope(tuple(dict.fromkeys(_READ_SCOPE.values())))
+UploadsRead = Annotated[Principal, Depends(_ANY_READER)]
 
 
 class RowErrorOut(BaseModel):
@@ -141,24 +144,28 @@ async def upload_consent_events(
     return job_out(job)
 
 
-@router.get("", summary="The tenant's uploads, oldest first: find a running one while it streams")
+@router.get(
+    "",
+    summary="The tenant's uploads, oldest first: find a running one while it streams",
+    openapi_extra=_ANY_READER.openapi,
+)
 def list_uploads(
-    caller: Authenticated,
+    caller: UploadsRead,
     session: SessionDep,
     paging: Paging,
     status: Annotated[JobStatus | None, Query(description="Only jobs in this status, such as running")] = None,
 ) -> Page[UploadJobOut]:
     kinds = [kind for kind, scope in _READ_SCOPE.items() if str(scope) in caller.scopes]
-    if not kinds:
-        raise Forbidden("Listing uploads needs the scope customers:write or consents:write.", param="scope")
     rows, more = ingest_jobs.list_jobs(session, caller.tenant_id, kinds, paging.after, paging.limit, status)
     return paging.page([job_out(job) for job in rows], more, rows[-1].id if rows else None)
 
 
-@router.get("/{job_id}", summary="An upload's status, progress and first errors by line")
-def get_upload(job_id: str, caller: Authenticated, session: SessionDep) -> UploadJobOut:
+@router.get(
+    "/{job_id}", summary="An upload's status, progress and first errors by line", openapi_extra=_ANY_READER.openapi
+)
+def get_upload(job_id: str, caller: UploadsRead, session: SessionDep) -> UploadJobOut:
     job = ingest_jobs.get_job(session, caller.tenant_id, job_id)
     needed = _READ_SCOPE.get(JobKind(job.kind), Scope.customers_write)
     if str(needed) not in caller.scopes:
-        raise Forbidden(f"Reading a {job.kind} upload needs the scope '{needed}'.", param="scope")
+        raise insufficient_scope(str(needed), f"Reading a {job.kind} upload needs the scope '{needed}'.")
     return job_out(job)

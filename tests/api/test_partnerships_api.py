@@ -124,6 +124,9 @@ def test_partnering_with_oneself_or_twice_is_refused(shops: tuple[Shop, Shop]) -
     itself = beds.post("/v1/partnerships", {"partner_tenant_id": beds.tenant.id, "terms": terms_body()})
     assert itself.status_code == 422
     assert itself.json()["param"] == "partner_tenant_id"
+    unknown = beds.post("/v1/partnerships", {"partner_tenant_id": "ten_nobody", "terms": terms_body()})
+    assert unknown.status_code == 404
+    assert unknown.json()["param"] == "partner_tenant_id"
     assert _propose(beds, care).status_code == 201
     twice = _propose(care, beds)
     assert twice.status_code == 409

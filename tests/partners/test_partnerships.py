@@ -82,8 +82,9 @@ def test_bad_proposals_change_nothing(session: Session, make_tenant: Callable[..
     with pytest.raises(Invalid) as itself:
         partnerships.propose(session, _actor(beds), beds.id, terms_input())
     assert itself.value.param == "partner_tenant_id"
-    with pytest.raises(NotFound):
+    with pytest.raises(NotFound) as unknown:
         partnerships.propose(session, _actor(beds), "ten_unknown", terms_input())
+    assert unknown.value.param == "partner_tenant_id"
     for field, value in (
         ("commission_percent", 101.0),
         ("cap_per_7_days", -1),
