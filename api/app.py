@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api import errors, openapi
 from api.auth.keys import KeyRing
+from api.control_chars import ControlCharacterMiddleware
 from api.middleware import BodySizeLimitMiddleware, RequestIdMiddleware, SecurityHeadersMiddleware
 from api.ratelimit import PublicRateLimitMiddleware, RateLimiter
 from api.routes import ROUTERS
@@ -71,6 +72,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     def body_limit(path: str) -> int:
         return settings.max_upload_bytes if path.startswith(UPLOAD_PREFIX) else settings.max_body_bytes
 
+    # Innermost of the body readers: what it buffers is capped by the size limit around it.
+    app.add_middleware(ControlCharacterMiddleware, streamed_prefixes=(UPLOAD_PREFIX,))
     app.add_middleware(PublicRateLimitMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, limit_for=body_limit)
     if settings.cors_origins:

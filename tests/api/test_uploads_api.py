@@ -186,3 +186,22 @@ def test_a_csv_header_the_csv_module_cannot_read_is_refused_not_a_crash(
     assert response.status_code == 422, response.text
     assert response.headers["content-type"] == "application/problem+json"
     assert "Not valid CSV" in response.json()["detail"]
+
+
+def test_a_line_with_a_nul_is_a_row_error_and_the_rest_is_kept(
+    client: TestClient, shop: tuple[Tenant, dict[str, str]], session: Session
+) -> None:
+    tenant, headers = shop
+    rows: list[Any] = [
+        {"external_id": "c-0", "email": "zero@example.com"},
+        b'{"external_id": "c-1", "email": "one\\u0000@example.com"}',
+        {"external_id": "c-2"},
+    ]
+    job = upload(client, headers, ndjson(rows))
+    assert (job["status"], job["rows_ok"], job["rows_failed"]) == ("done", 2, 1)
+    assert (job["errors"][0]["line"], job["errors"][0]["field"]) == (2, "email")
+    assert "U+0000" in job["errors"][0]["message"]
+    csv = b"external_id,email\nc-3,three@example.com\nc-4,four\x00@example.com\nc-5,\n"
+    job = upload(client, headers, csv, CSV)
+    assert (job["rows_ok"], job["rows_failed"], job["errors"][0]["line"]) == (2, 1, 3)
+    assert count(session, tenant) == 4
