@@ -39,7 +39,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if owns_engine and engine.dialect.name == "sqlite":
+        if owns_engine and engine.dialect.name == "sqlite" and settings.migrate_on_start:
             # The embedded default keeps itself migrated; PostgreSQL is upgraded by `partnerloop db upgrade`.
             await run_in_threadpool(upgrade_engine, engine)
         yield

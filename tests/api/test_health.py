@@ -1,11 +1,8 @@
-import secrets
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, make_url, text
+from sqlalchemy import Engine, make_url
 
 from api.app import create_app
 from partners.db import make_engine
@@ -51,30 +48,13 @@ def test_readyz_is_503_when_the_database_does_not_answer(settings: Settings, eng
         dead.dispose()
 
 
-@pytest.fixture
-def spare_database(engine: Engine, tmp_path: Path) -> Iterator[str]:
-    """A fresh, empty database of the dialect under test, dropped afterwards."""
-    if engine.dialect.name != "postgresql":
-        yield f"sqlite:///{tmp_path / 'spare.db'}"
-        return
-    name = f"spare_{secrets.token_hex(4)}"
-    maintenance = engine.url.set(database="postgres").render_as_string(hide_password=False)
-    admin = make_engine(maintenance, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    yield engine.url.set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
-
-
-def test_readyz_is_503_while_the_schema_is_behind_head(settings: Settings, spare_database: str) -> None:
-    upgrade(spare_database, BEHIND_HEAD)
-    behind = make_engine(spare_database)
+def test_readyz_is_503_while_the_schema_is_behind_head(settings: Settings, spare_database_url: str) -> None:
+    upgrade(spare_database_url, BEHIND_HEAD)
+    behind = make_engine(spare_database_url)
     try:
         with TestClient(create_app(settings, behind), raise_server_exceptions=False) as client:
             assert_not_ready(client.get("/readyz"), "partnerloop db upgrade")
-        upgrade(spare_database)
+        upgrade(spare_database_url)
         with TestClient(create_app(settings, behind), raise_server_exceptions=False) as client:
             assert client.get("/readyz").status_code == 200
     finally:
