@@ -1,14 +1,19 @@
 """Idempotency-Key on POST: replay, conflict, in-progress, expiry and per-caller scoping."""
 
+import asyncio
 from collections.abc import Callable
 from datetime import timedelta
 
+import anyio
 from fastapi.testclient import TestClient
+from sqlalchemy import Engine
 from sqlmodel import Session, select
 
+from api.idempotency import heartbeat
+from partners import idempotency
 from partners.clients import ApiClient
 from partners.db import utcnow
-from partners.idempotency import IdempotencyRecord
+from partners.idempotency import ABANDONED_AFTER, HEARTBEAT_EVERY, Claim, IdempotencyRecord
 from partners.retailers import Tenant
 from partners.settings import Settings
 
@@ -158,3 +163,23 @@ def test_public_sign_up_does_not_honour_a_key_but_a_retry_is_safe(client: TestCl
     assert "idempotent-replayed" not in again.headers
     session.expire_all()
     assert len(session.exec(select(Tenant).where(Tenant.name == "Retry Shop")).all()) == 1
+
+
+def test_the_heartbeat_renews_the_claim_until_cancelled(
+    engine: Engine, session: Session, make_tenant: Callable[..., Tenant]
+) -> None:
+    claim = Claim(make_tenant().id, "cli_x", "beating")
+    idempotency.claim(session, claim, "h1", now=utcnow() - timedelta(minutes=20), ttl=timedelta(hours=24))
+    session.commit()
+
+    async def run_a_while() -> None:
+        beating = asyncio.create_task(heartbeat(engine, claim, every=0.05))
+        await asyncio.sleep(0.5)
+        beating.cancel()
+
+    anyio.run(run_a_while)
+    session.expire_all()
+    record = session.get(IdempotencyRecord, (claim.tenant_id, claim.caller_id, claim.key))
+    assert record is not None and record.renewed_at is not None
+    assert utcnow() - record.renewed_at < timedelta(seconds=5)
+    assert HEARTBEAT_EVERY * 3 < ABANDONED_AFTER  # beats to spare before a takeover
