@@ -16,5 +16,9 @@ USER partnerloop
 WORKDIR /home/partnerloop
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=3s CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz')"
-# Migrations first, then the API with several workers.
-CMD ["sh", "-c", "partnerloop db upgrade && exec partnerloop serve --host 0.0.0.0 --port 8000 --workers ${PARTNERLOOP_WORKERS:-2}"]
+# X-Forwarded-For/-Proto are believed from private-network peers (the proxy container), not from
+# the public internet; name your proxy's address or network instead where you can (docs/deploy.md).
+ENV PARTNERLOOP_FORWARDED_ALLOW_IPS=10.0.0.0/8,172.16.0.0/12,192.168.0.0/16
+# serve migrates first (once, under a PostgreSQL advisory lock, so replicas may start together),
+# then runs the API with several workers.
+CMD ["sh", "-c", "exec partnerloop serve --host 0.0.0.0 --port 8000 --workers ${PARTNERLOOP_WORKERS:-2}"]

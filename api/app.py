@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api import docs_ui, errors, openapi
 from api.auth.keys import KeyRing
+from api.control_chars import ControlCharacterMiddleware
 from api.middleware import BodySizeLimitMiddleware, RequestIdMiddleware, SecurityHeadersMiddleware
 from api.ratelimit import PublicRateLimitMiddleware, RateLimiter
 from api.request_metrics import RequestMetricsMiddleware
@@ -40,7 +41,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if owns_engine and engine.dialect.name == "sqlite":
+        if owns_engine and engine.dialect.name == "sqlite" and settings.migrate_on_start:
             # The embedded default keeps itself migrated; PostgreSQL is upgraded by `partnerloop db upgrade`.
             await run_in_threadpool(upgrade_engine, engine)
         yield
@@ -76,6 +77,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     def body_limit(path: str) -> int:
         return settings.max_upload_bytes if path.startswith(UPLOAD_PREFIX) else settings.max_body_bytes
 
+    # Innermost of the body readers: what it buffers is capped by the size limit around it.
+    app.add_middleware(ControlCharacterMiddleware, streamed_prefixes=(UPLOAD_PREFIX,))
     app.add_middleware(PublicRateLimitMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, limit_for=body_limit)
     if settings.cors_origins:

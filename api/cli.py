@@ -47,10 +47,11 @@ def cmd_db_upgrade(settings: Settings, _args: argparse.Namespace) -> None:
     print("Database schema is current.")
 
 
-def cmd_demo(settings: Settings, _args: argparse.Namespace) -> None:
+def cmd_demo(settings: Settings, _args: argparse.Namespace, *, migrated: bool = False) -> None:
     if settings.is_production:
         sys.exit("partnerloop: demo data has known passwords; it is not seeded in production.")
-    upgrade(settings.database_url)
+    if not migrated:
+        upgrade(settings.database_url)
     engine = make_engine(settings.database_url)
     keys = demo_story.Keys(
         hash_key=settings.identity_hash_key.get_secret_value().encode(),
@@ -105,10 +106,12 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
         host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host  # noqa: S104
         os.environ["PARTNERLOOP_BASE_URL"] = f"http://{host}:{args.port}"
         settings = settings.model_copy(update={"base_url": os.environ["PARTNERLOOP_BASE_URL"]})
+    # Once, here, under the migration lock; not again in `cmd_demo` nor in each worker's start.
     upgrade(settings.database_url)
+    os.environ["PARTNERLOOP_MIGRATE_ON_START"] = "false"
     check_signing_keys(settings)
     if args.demo:
-        cmd_demo(settings, args)
+        cmd_demo(settings, args, migrated=True)
     print(f"Partnerloop on {settings.base_url}: interactive docs at {settings.base_url.rstrip('/')}/docs")
     extra: dict[str, Any] = {}
     if "timeout_worker_healthcheck" in inspect.signature(uvicorn.run).parameters:
@@ -124,6 +127,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
             workers=args.workers,
             server_header=False,
             proxy_headers=True,
+            forwarded_allow_ips=settings.forwarded_allow_ips,
             log_config=None,
             **extra,
         )

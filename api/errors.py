@@ -177,19 +177,28 @@ def _default_detail(request: Request, code: str) -> str:
     return code.replace("_", " ").capitalize() + "."
 
 
+def problem_body(
+    path: str, request_id: str | None, status: int, code: str, title: str, detail: str, *, param: str | None = None
+) -> bytes:
+    """A problem+json body for middleware that answers before any route (no Request to hand)."""
+    body: dict[str, Any] = {
+        "type": TYPE_BASE + code,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "code": code,
+        "instance": path,
+        "request_id": request_id,
+    }
+    if param is not None:
+        body["param"] = param
+    return json.dumps(body).encode()
+
+
 def internal_error_body(path: str, request_id: str) -> bytes:
     """The body of a 500: nothing of the internals, the request id to quote."""
-    return json.dumps(
-        {
-            "type": TYPE_BASE + "internal_error",
-            "title": "Internal error",
-            "status": 500,
-            "detail": "Something went wrong on our side; retry later, quoting the request_id if it persists.",
-            "code": "internal_error",
-            "instance": path,
-            "request_id": request_id,
-        }
-    ).encode()
+    detail = "Something went wrong on our side; retry later, quoting the request_id if it persists."
+    return problem_body(path, request_id, 500, "internal_error", "Internal error", detail)
 
 
 def install(app: FastAPI) -> None:

@@ -2,13 +2,16 @@
 
 The key is claimed in its own short transaction before the handler runs, so a
 concurrent retry sees it at once (409 while in progress). The answer is stored
-after the handler's transaction committed; if the process dies in between, the
-claim is taken as abandoned after a few minutes and a retry runs again.
+after the handler's transaction committed. While the request runs, a heartbeat
+renews the claim, so a long upload is never taken for dead; if the process dies, the
+heartbeat stops with it and the claim is taken as abandoned after a few minutes.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import logging
 from collections.abc import Callable, Coroutine, Sequence
 from contextlib import AsyncExitStack
 from datetime import timedelta
@@ -17,6 +20,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Header, Request, Response
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
+from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
 from api.auth.principal import Authenticated, current_principal
@@ -25,6 +29,7 @@ from partners import idempotency
 from partners.db import unit_of_work, utcnow
 
 REPLAYED_HEADER = "Idempotent-Replayed"
+log = logging.getLogger("partnerloop.idempotency")
 
 
 class Replay(Exception):
@@ -75,6 +80,24 @@ async def claim_idempotency_key(
     if stored is not None:
         raise Replay(stored)
     request.state.idempotency_claim = claim
+    # A task of this request (cancelled when it settles), not state shared between requests.
+    request.state.idempotency_heartbeat = asyncio.create_task(heartbeat(engine, claim))
+
+
+async def heartbeat(engine: Engine, claim: idempotency.Claim, every: float | None = None) -> None:
+    """Renew `claim` until cancelled, so a request running past ABANDONED_AFTER keeps its key."""
+    interval = every if every is not None else idempotency.HEARTBEAT_EVERY.total_seconds()
+
+    def renew() -> None:
+        with unit_of_work(engine) as session:
+            idempotency.renew(session, claim, utcnow())
+
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await run_in_threadpool(renew)
+        except Exception:  # a missed beat is retried at the next; the request goes on
+            log.warning("could not renew idempotency key %s", claim.key, exc_info=True)
 
 
 def _uses_principal(dependant: Dependant) -> bool:
@@ -118,6 +141,9 @@ async def _settle(request: Request, response: Response | None) -> None:
     claim: idempotency.Claim | None = getattr(request.state, "idempotency_claim", None)
     if claim is None:
         return
+    beating: asyncio.Task[None] | None = getattr(request.state, "idempotency_heartbeat", None)
+    if beating is not None:
+        beating.cancel()
     engine = request.app.state.engine
 
     def settle() -> None:

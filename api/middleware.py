@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import secrets
@@ -15,7 +14,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.errors import PROBLEM_JSON, TYPE_BASE, internal_error_body
+from api.errors import PROBLEM_JSON, internal_error_body, problem_body
 
 REQUEST_ID_HEADER = "x-request-id"
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
@@ -87,7 +86,7 @@ class RequestIdMiddleware:
             error_log.exception("unhandled error")
             if status == 500 and not started:
                 body = internal_error_body(scope["path"], request_id)
-                await send_with_id(_start(500, PROBLEM_JSON, len(body)))
+                await send_with_id(start_message(500, PROBLEM_JSON, len(body)))
                 await send({"type": "http.response.body", "body": body})
         finally:
             access_log.info(
@@ -152,22 +151,15 @@ class BodySizeLimitMiddleware:
 
 
 async def _too_large(scope: Scope, send: Send, limit: int) -> None:
-    body = json.dumps(
-        {
-            "type": TYPE_BASE + "payload_too_large",
-            "title": "Payload too large",
-            "status": 413,
-            "detail": f"The request body exceeds {limit} bytes; split it or use the bulk upload routes.",
-            "code": "payload_too_large",
-            "instance": scope["path"],
-            "request_id": scope.get("state", {}).get("request_id"),
-        }
-    ).encode()
-    await send(_start(413, PROBLEM_JSON, len(body)))
+    detail = f"The request body exceeds {limit} bytes; split it or use the bulk upload routes."
+    request_id = scope.get("state", {}).get("request_id")
+    body = problem_body(scope["path"], request_id, 413, "payload_too_large", "Payload too large", detail)
+    await send(start_message(413, PROBLEM_JSON, len(body)))
     await send({"type": "http.response.body", "body": body})
 
 
-def _start(status: int, content_type: str, length: int) -> Message:
+def start_message(status: int, content_type: str, length: int) -> Message:
+    """The `http.response.start` message of a whole, fixed-length answer."""
     return {
         "type": "http.response.start",
         "status": status,

@@ -5,15 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Column, LargeBinary, delete
+from sqlalchemy import Column, LargeBinary, delete, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, col
 
 from partners.db import UTCDateTime
 from partners.errors import IdempotencyConflict, IdempotencyInProgress
 
-# A claim older than this whose request never finished (the process died) may be taken over.
+# A claim not renewed for this long whose request never finished (the process died) may be
+# taken over. A running request renews its claim every HEARTBEAT_EVERY (`api.idempotency`), so
+# a long bulk upload is never taken for dead while it runs.
 ABANDONED_AFTER = timedelta(minutes=5)
+HEARTBEAT_EVERY = ABANDONED_AFTER / 5
 
 
 class IdempotencyRecord(SQLModel, table=True):
@@ -27,6 +30,8 @@ class IdempotencyRecord(SQLModel, table=True):
     content_type: str | None = Field(default=None, max_length=100)
     response_body: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
     created_at: datetime = Field(sa_type=UTCDateTime)
+    # When the running request last said it is alive (None: not since its claim).
+    renewed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     expires_at: datetime = Field(sa_type=UTCDateTime, index=True)
 
 
@@ -89,7 +94,8 @@ def claim(session: Session, claim: Claim, request_hash: str, *, now: datetime, t
 
 def _reusable(record: IdempotencyRecord, now: datetime) -> bool:
     expired = record.expires_at <= now
-    abandoned = record.status_code is None and record.created_at <= now - ABANDONED_AFTER
+    alive_at = record.renewed_at or record.created_at
+    abandoned = record.status_code is None and alive_at <= now - ABANDONED_AFTER
     return expired or abandoned
 
 
@@ -102,6 +108,20 @@ def complete(session: Session, claim: Claim, response: StoredResponse) -> None:
     record.content_type = response.content_type
     record.response_body = response.body
     session.add(record)
+
+
+def renew(session: Session, claim: Claim, now: datetime) -> None:
+    """Say that the request holding `claim` is still running, so nobody takes it over."""
+    session.exec(
+        update(IdempotencyRecord)
+        .where(
+            col(IdempotencyRecord.tenant_id) == claim.tenant_id,
+            col(IdempotencyRecord.caller_id) == claim.caller_id,
+            col(IdempotencyRecord.key) == claim.key,
+            col(IdempotencyRecord.status_code).is_(None),
+        )
+        .values(renewed_at=now)
+    )
 
 
 def release(session: Session, claim: Claim) -> None:

@@ -16,7 +16,15 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 
 from partners.customers import check_external_id
 from partners.errors import DomainError
-from partners.ingest_rows import RowError, csv_cells, csv_header, decode_line, domain_error, validation_error
+from partners.ingest_rows import (
+    RowError,
+    csv_cells,
+    csv_header,
+    decode_line,
+    domain_error,
+    escaped_control,
+    validation_error,
+)
 from partners.purchases import MAX_LINES, Channel, LineInput, PurchaseInput, check_purchase
 
 CSV_REQUIRED = ("external_id", "order_id", "ordered_at", "currency", "category_id", "unit_price_minor", "channel")
@@ -77,6 +85,9 @@ def parse_ndjson_order(line: int, raw: bytes, now: datetime) -> OrderRow | RowEr
     text = decode_line(line, raw)
     if isinstance(text, RowError):
         return text
+    refused = escaped_control(line, text)
+    if refused is not None:
+        return refused
     try:
         order = _OrderIn.model_validate_json(text)
     except ValidationError as exc:

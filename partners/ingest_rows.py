@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from partners import control_chars
 from partners.customers import check_external_id
 from partners.errors import DomainError
 
@@ -61,9 +62,28 @@ def decode_line(line: int, raw: bytes) -> str | RowError:
     if len(raw) > MAX_LINE_BYTES:
         return RowError(line, None, f"Line is longer than {MAX_LINE_BYTES} bytes.")
     try:
-        return raw.decode("utf-8")
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
         return RowError(line, None, "Line is not valid UTF-8.")
+    char = control_chars.refused_in_text(text)
+    if char is not None:
+        return RowError(line, None, control_chars.message(f"Column {text.index(char) + 1} of the line", char))
+    return text
+
+
+def escaped_control(line: int, text: str) -> RowError | None:
+    """An error naming the field when a JSON line's escapes (`\\u0000`) decode to a refused character."""
+    if not control_chars.may_hold_json(text.encode()):
+        return None
+    try:
+        found = control_chars.refused_in_json(json.loads(text))
+    except ValueError:
+        return None  # not JSON: the parser reports it
+    if found is None:
+        return None
+    path, char = found
+    field = ".".join(path) or None
+    return RowError(line, field, control_chars.message(field or "The line", char))
 
 
 def _customer(line: int, values: dict[str, Any]) -> CustomerRow | RowError:
@@ -121,6 +141,10 @@ def json_object(line: int, raw: bytes) -> dict[str, Any] | RowError:
         return RowError(line, None, f"Not valid JSON: {exc}.")
     if not isinstance(values, dict):
         return RowError(line, None, "Each line must be a JSON object.")
+    found = control_chars.refused_in_json(values)
+    if found is not None:
+        path, char = found
+        return RowError(line, ".".join(path), control_chars.message(".".join(path), char))
     return values
 
 

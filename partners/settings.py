@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import secrets
@@ -72,6 +73,13 @@ class Settings(BaseSettings):
     webhook_batch_size: Annotated[int, Field(ge=1, le=100)] = 20
     # The bearer token Prometheus sends to scrape GET /metrics; unset, /metrics is off (404).
     metrics_token: SecretStr | None = None
+    # Peers whose X-Forwarded-For/-Proto uvicorn believes: comma-separated addresses or networks
+    # ("172.16.0.0/12"), or "*". Behind a proxy in another container this must name the proxy, or
+    # every client has the proxy's address and shares its login throttle and rate limits.
+    forwarded_allow_ips: str = "127.0.0.1"
+    # The embedded SQLite default migrates itself when the app starts; `partnerloop serve`, which
+    # has migrated already, turns this off for its workers.
+    migrate_on_start: bool = True
 
     @property
     def is_production(self) -> bool:
@@ -80,6 +88,22 @@ class Settings(BaseSettings):
     @property
     def issuer(self) -> str:
         return self.base_url.rstrip("/")
+
+    @model_validator(mode="after")
+    def _forwarded_peers_parse(self) -> Self:
+        # uvicorn would silently take a malformed entry (or a "*" among others) as a literal that
+        # never matches, and trust nobody: refuse it at start instead.
+        if self.forwarded_allow_ips.strip() == "*":
+            return self
+        for entry in self.forwarded_allow_ips.split(","):
+            try:
+                ipaddress.ip_network(entry.strip())
+            except ValueError as exc:
+                raise SettingsError(
+                    f"PARTNERLOOP_FORWARDED_ALLOW_IPS: {entry.strip()!r} is not an address or network; "
+                    "give comma-separated addresses or networks (such as 10.0.0.0/8), or * alone"
+                ) from exc
+        return self
 
     @model_validator(mode="after")
     def _lease_outlasts_attempt(self) -> Self:

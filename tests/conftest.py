@@ -61,6 +61,21 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     admin.dispose()
 
 
+@pytest.fixture
+def spare_database_url(tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database of the dialect under test (not migrated), dropped afterwards."""
+    configured = os.environ.get("PARTNERLOOP_TEST_DATABASE_URL")
+    if not configured:
+        yield f"sqlite:///{tmp_path / 'spare.db'}"
+        return
+    url, name = _fresh_postgres(configured)
+    yield url
+    admin = make_engine(configured, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
 @pytest.fixture(scope="session")
 def engine(database_url: str) -> Iterator[Engine]:
     engine = make_engine(database_url)

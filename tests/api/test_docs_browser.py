@@ -100,7 +100,7 @@ def sync_api() -> Any:
 def server(sync_api: Any, tmp_path: Path) -> Iterator[Server]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    env = server_env(tmp_path, url)
+    env = server_env(tmp_path, url, f"sqlite:///{tmp_path / 'docs.db'}")
     tenant_id = _seed(env["PARTNERLOOP_DATABASE_URL"])
     log = tmp_path / "server.log"
     with log.open("wb") as out:

@@ -1,15 +1,21 @@
 """Idempotency-Key on POST: replay, conflict, in-progress, expiry and per-caller scoping."""
 
+import asyncio
 from collections.abc import Callable
 from datetime import timedelta
 
+import anyio
 from fastapi.testclient import TestClient
+from sqlalchemy import Engine
 from sqlmodel import Session, select
 
+from api.idempotency import heartbeat
+from partners import idempotency
 from partners.clients import ApiClient
 from partners.db import utcnow
-from partners.idempotency import IdempotencyRecord
+from partners.idempotency import ABANDONED_AFTER, HEARTBEAT_EVERY, Claim, IdempotencyRecord
 from partners.retailers import Tenant
+from partners.settings import Settings
 
 
 def _headers(token: str, key: str | None = None) -> dict[str, str]:
@@ -128,3 +134,52 @@ def test_an_overlong_key_is_refused(client: TestClient, token_for: Callable[...,
     )
     assert response.status_code == 422
     assert response.json()["param"] == "idempotency-key"
+
+
+def test_keys_are_kept_24_hours_by_default(
+    client: TestClient,
+    session: Session,
+    settings: Settings,
+    make_tenant: Callable[..., Tenant],
+    token_for: Callable[..., str],
+) -> None:
+    assert Settings.model_fields["idempotency_ttl_seconds"].default == 24 * 3600
+    assert settings.idempotency_ttl_seconds == 24 * 3600  # the tests run on the default
+    tenant = make_tenant()
+    body = {"name": "sync job", "scopes": ["offers:read"]}
+    assert client.post("/v1/clients", json=body, headers=_headers(token_for(tenant=tenant), "day")).status_code == 201
+    session.expire_all()
+    record = session.exec(select(IdempotencyRecord).where(IdempotencyRecord.key == "day")).one()
+    assert record.expires_at - record.created_at == timedelta(hours=24)
+
+
+def test_public_sign_up_does_not_honour_a_key_but_a_retry_is_safe(client: TestClient, session: Session) -> None:
+    body = {"organization": "Retry Shop", "email": "retry@shop.example", "password": "a long enough password"}
+    headers = {"Idempotency-Key": "signup-1"}
+    assert client.post("/v1/tenants", json=body, headers=headers).status_code == 201
+    again = client.post("/v1/tenants", json=body, headers=headers)
+    # Not a replay (no caller to scope the key to): the retry is refused because the login is taken.
+    assert again.status_code == 409
+    assert "idempotent-replayed" not in again.headers
+    session.expire_all()
+    assert len(session.exec(select(Tenant).where(Tenant.name == "Retry Shop")).all()) == 1
+
+
+def test_the_heartbeat_renews_the_claim_until_cancelled(
+    engine: Engine, session: Session, make_tenant: Callable[..., Tenant]
+) -> None:
+    claim = Claim(make_tenant().id, "cli_x", "beating")
+    idempotency.claim(session, claim, "h1", now=utcnow() - timedelta(minutes=20), ttl=timedelta(hours=24))
+    session.commit()
+
+    async def run_a_while() -> None:
+        beating = asyncio.create_task(heartbeat(engine, claim, every=0.05))
+        await asyncio.sleep(0.5)
+        beating.cancel()
+
+    anyio.run(run_a_while)
+    session.expire_all()
+    record = session.get(IdempotencyRecord, (claim.tenant_id, claim.caller_id, claim.key))
+    assert record is not None and record.renewed_at is not None
+    assert utcnow() - record.renewed_at < timedelta(seconds=5)
+    assert HEARTBEAT_EVERY * 3 < ABANDONED_AFTER  # beats to spare before a takeover

@@ -58,7 +58,10 @@ def test_two_workers_report_one_total(tmp_path: Path) -> None:
     runs = tmp_path / "tmp"
     runs.mkdir()
     # serve makes the run's metrics directory itself, in TMPDIR, and removes it at exit.
-    env = server_env(tmp_path, base_url) | {"PARTNERLOOP_METRICS_TOKEN": TOKEN, "TMPDIR": str(runs)}
+    env = server_env(tmp_path, base_url, f"sqlite:///{tmp_path / 'metrics.db'}") | {
+        "PARTNERLOOP_METRICS_TOKEN": TOKEN,
+        "TMPDIR": str(runs),
+    }
     env.pop(MULTIPROCESS_DIR_ENV, None)
     log = tmp_path / "server.log"
     with log.open("wb") as out:

@@ -227,3 +227,22 @@ def test_an_upload_is_streamed_even_with_an_idempotency_key_which_it_does_not_ne
     for kind in ("customers", "purchases", "consent-events"):
         parameters = document["paths"][f"/v1/uploads/{kind}"]["post"].get("parameters", [])
         assert "Idempotency-Key" not in {p["name"] for p in parameters}
+
+
+def test_a_line_with_a_nul_is_a_row_error_and_the_rest_is_kept(
+    client: TestClient, shop: tuple[Tenant, dict[str, str]], session: Session
+) -> None:
+    tenant, headers = shop
+    rows: list[Any] = [
+        {"external_id": "c-0", "email": "zero@example.com"},
+        b'{"external_id": "c-1", "email": "one\\u0000@example.com"}',
+        {"external_id": "c-2"},
+    ]
+    job = upload(client, headers, ndjson(rows))
+    assert (job["status"], job["rows_ok"], job["rows_failed"]) == ("done", 2, 1)
+    assert (job["errors"][0]["line"], job["errors"][0]["field"]) == (2, "email")
+    assert "U+0000" in job["errors"][0]["message"]
+    csv = b"external_id,email\nc-3,three@example.com\nc-4,four\x00@example.com\nc-5,\n"
+    job = upload(client, headers, csv, CSV)
+    assert (job["rows_ok"], job["rows_failed"], job["errors"][0]["line"]) == (2, 1, 3)
+    assert count(session, tenant) == 4

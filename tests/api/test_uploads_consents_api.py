@@ -207,3 +207,15 @@ def test_the_list_of_uploads_shows_the_jobs_a_token_may_read(
         shop.client.get("/v1/uploads", headers=bearer(token_for(["offers:read"], tenant=shop.tenant))).status_code
         == 403
     )
+
+
+def test_a_line_with_a_nul_is_a_row_error_and_the_rest_is_kept(shop: Shop, session: Session) -> None:
+    rows = [
+        shop.grant("g-0", "c-0"),
+        shop.grant("g-1", "c-1", origin={"user_agent": "Mozilla/5.0\u0000"}),
+        shop.grant("g-2", "c-2"),
+    ]
+    job = shop.upload(ndjson(rows))
+    assert (job["status"], job["rows_ok"], job["rows_failed"]) == ("done", 2, 1)
+    assert (job["errors"][0]["line"], job["errors"][0]["field"]) == (2, "origin.user_agent")
+    assert events(session, shop.tenant) == 2

@@ -270,3 +270,17 @@ def test_stored_profiles_equal_those_the_single_route_stores_to_the_last_bit(
     bulk_rows, single_rows = stored_profiles(session, shop.tenant), stored_profiles(session, single)
     assert len(bulk_rows) == len(single_rows) > 5
     assert bulk_rows == single_rows
+
+
+def test_a_line_with_a_nul_is_a_row_error_and_the_rest_is_kept(shop: Shop, session: Session) -> None:
+    bad = json.dumps(order("o-2", "c-1")).replace('"o-2"', '"o-\\u0000"').encode()
+    job = shop.upload(ndjson([order("o-1", "c-0"), bad, order("o-3", "c-2")]))
+    assert (job["status"], job["rows_ok"], job["rows_failed"]) == ("done", 2, 1)
+    assert (job["errors"][0]["line"], job["errors"][0]["field"]) == (2, "order_id")
+    good = [f"c-3,o-{i},{when(3)},EUR,{BED},100,1,physical" for i in (4, 5)]
+    csv = "\n".join([CSV_HEADER, *good, f"c-4,o-\x00,{when(3)},EUR,{BED},100,1,physical"]) + "\n"
+    job = shop.upload(csv.encode(), CSV)
+    # o-5 is refused too: the unreadable line beside it may have belonged to it.
+    assert (job["rows_ok"], job["rows_failed"]) == (1, 2)
+    assert [(e["line"], "U+0000" in e["message"]) for e in job["errors"]] == [(3, False), (4, True)]
+    assert stored(session, shop.tenant) == (3, 3)

@@ -1,6 +1,7 @@
 """Fuzz the API from its own OpenAPI document: `python -m tests.fuzz [--max-examples N] [--seed N|random]`.
 
-Starts `partnerloop serve` on a fresh SQLite database, seeds two retailers (an active
+Starts `partnerloop serve` on a fresh SQLite database (or, with `--postgres URL`, on a fresh
+PostgreSQL database made beside the one URL names and dropped afterwards), seeds two retailers (an active
 partnership, customers, offers, a notice, a webhook endpoint), logs the fuzzed retailer's
 owner in through the real login page (authorization code + PKCE, every scope), and runs
 schemathesis over every operation of /openapi.json with every built-in check plus ours
@@ -24,6 +25,7 @@ import time
 from pathlib import Path
 
 import httpx
+from sqlalchemy import make_url, text
 
 from partners.db import make_engine
 from partners.migrate import upgrade
@@ -50,12 +52,30 @@ def free_port() -> int:
         return port
 
 
-def server_env(workdir: Path, base_url: str) -> dict[str, str]:
+def fresh_postgres(url: str) -> str:
+    """A new, empty database beside the one `url` names (dropped by `drop_postgres`)."""
+    base = make_url(url)
+    name = f"{base.database or 'fuzz'}_fuzz_{secrets.token_hex(4)}"
+    admin = make_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return base.set(database=name).render_as_string(hide_password=False)
+
+
+def drop_postgres(admin_url: str, url: str) -> None:
+    admin = make_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def server_env(workdir: Path, base_url: str, database_url: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         {
             "PARTNERLOOP_ENVIRONMENT": "development",
-            "PARTNERLOOP_DATABASE_URL": f"sqlite:///{workdir / 'fuzz.db'}",
+            "PARTNERLOOP_DATABASE_URL": database_url,
             "PARTNERLOOP_BASE_URL": base_url,
             "PARTNERLOOP_SECRETS_FILE": str(workdir / "secrets.json"),
             "PARTNERLOOP_LOG_LEVEL": "WARNING",
@@ -126,6 +146,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", default=str(DEFAULT_SEED), help="an integer, or 'random'")
     parser.add_argument("--workers", type=int, default=1, help="schemathesis workers (1 keeps a seed's run exact)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (database, logs, report)")
+    parser.add_argument(
+        "--postgres",
+        metavar="URL",
+        help="fuzz on a fresh PostgreSQL database made beside this one (e.g. postgresql://postgres@127.0.0.1:5432/test)",
+    )
     parser.add_argument("extra", nargs="*", help="more schemathesis options, after --")
     args = parser.parse_args(argv)
     if args.seed == "random":
@@ -136,8 +161,18 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="partnerloop-fuzz-"))
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
-    env = server_env(workdir, base_url)
-    url = env["PARTNERLOOP_DATABASE_URL"]
+    url = fresh_postgres(args.postgres) if args.postgres else f"sqlite:///{workdir / 'fuzz.db'}"
+    print(f"fuzz: on {'PostgreSQL' if args.postgres else 'SQLite'}")
+    try:
+        return fuzz(args, workdir, base_url, port, url, started)
+    finally:
+        if args.postgres and not args.keep:
+            drop_postgres(args.postgres, url)
+
+
+def fuzz(args: argparse.Namespace, workdir: Path, base_url: str, port: int, url: str, started: float) -> int:
+    """Seed the database at `url`, serve it, run schemathesis; 0 when nothing failed."""
+    env = server_env(workdir, base_url, url)
     upgrade(url)
     engine = make_engine(url)
     fuzzed, partner = seed.tenants(engine)
@@ -174,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         server.terminate()
         server.wait(timeout=30)
-    failures = summarize(workdir / "report.json")
+    failures = summarize(workdir / "report.json", make_url(url).get_backend_name())
     unhandled = [line for line in server_log.read_text().splitlines() if "unhandled error" in line]
     ok = result.returncode == 0 and not failures and not unhandled and still_in == 200
     if unhandled:
@@ -188,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if ok else 1
 
 
-def summarize(report: Path) -> int:
+def summarize(report: Path, database: str) -> int:
     """Print operations and generated cases from schemathesis' JSON report; the number of failures."""
     if not report.exists():
         print("fuzz: schemathesis wrote no report")
@@ -197,7 +232,7 @@ def summarize(report: Path) -> int:
     operations, cases = data["operations"], data["test_cases"]
     failures = sum(f["count"] for f in data["failures"]) + len(data["errors"])
     print(
-        f"FUZZ SUMMARY: {operations['tested']} of {operations['total']} operations tested, "
+        f"FUZZ SUMMARY ({database}): {operations['tested']} of {operations['total']} operations tested, "
         f"{cases['generated']} cases generated, {failures} failures, {data['running_time']:.0f} s "
         f"(seed {data['seed']})"
     )

@@ -32,3 +32,16 @@ def test_an_abandoned_claim_can_be_taken_over(session: Session, make_tenant: Cal
     then = utcnow() - timedelta(minutes=10)
     idempotency.claim(session, claim, "h1", now=then, ttl=TTL)
     assert idempotency.claim(session, claim, "h1", now=utcnow(), ttl=TTL) is None
+
+
+def test_a_renewed_claim_is_not_taken_for_abandoned(session: Session, make_tenant: Callable[..., Tenant]) -> None:
+    claim = idempotency.Claim(make_tenant().id, "cli_x", "upload")
+    now = utcnow()
+    # A long upload: claimed 20 minutes ago, its heartbeat renewed the claim a minute ago.
+    idempotency.claim(session, claim, "h1", now=now - timedelta(minutes=20), ttl=TTL)
+    idempotency.renew(session, claim, now - timedelta(minutes=1))
+    with pytest.raises(IdempotencyInProgress):
+        idempotency.claim(session, claim, "h1", now=now, ttl=TTL)
+    # Once the beats stop (the process died), the claim is free again after ABANDONED_AFTER.
+    later = now - timedelta(minutes=1) + idempotency.ABANDONED_AFTER
+    assert idempotency.claim(session, claim, "h1", now=later, ttl=TTL) is None

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from partners.settings import SettingsError, load_settings
+from partners.settings import Settings, SettingsError, load_settings
 
 STRONG = "x" * 48
 
@@ -48,3 +48,14 @@ def test_production_starts_with_real_secrets() -> None:
     )
     assert settings.is_production
     assert settings.issuer == "https://partnerloop.example"
+
+
+@pytest.mark.parametrize("value", ["127.0.0.1", "10.0.0.0/8, 172.16.0.0/12", "*", "::1,fd00::/8"])
+def test_forwarded_peers_take_addresses_networks_or_a_star(value: str) -> None:
+    assert Settings(forwarded_allow_ips=value).forwarded_allow_ips == value
+
+
+@pytest.mark.parametrize("value", ["proxy.internal", "10.0.0.1/8", "*,10.0.0.1", ""])
+def test_forwarded_peers_uvicorn_would_silently_ignore_are_refused(value: str) -> None:
+    with pytest.raises(SettingsError, match="FORWARDED_ALLOW_IPS"):
+        Settings(forwarded_allow_ips=value)
