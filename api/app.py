@@ -18,6 +18,7 @@ from api.ratelimit import PublicRateLimitMiddleware, RateLimiter
 from api.routes import ROUTERS
 from partners.clients import DOCS_CLIENT_ID
 from partners.db import make_engine
+from partners.db_async import open_pool
 from partners.migrate import upgrade_engine
 from partners.settings import Settings, load_settings
 
@@ -41,9 +42,18 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         if owns_engine and engine.dialect.name == "sqlite":
             # The embedded default keeps itself migrated; PostgreSQL is upgraded by `partnerloop db upgrade`.
             await run_in_threadpool(upgrade_engine, engine)
-        yield
-        if owns_engine:
-            engine.dispose()
+        if engine.dialect.name == "postgresql":
+            # The exchange's hot path runs on psycopg's async driver (partners.exchange_async).
+            app.state.exchange_pool = await open_pool(engine)
+        try:
+            yield
+        finally:
+            pool = getattr(app.state, "exchange_pool", None)
+            if pool is not None:
+                app.state.exchange_pool = None
+                await pool.close()
+            if owns_engine:
+                engine.dispose()
 
     app = FastAPI(
         title="Partnerloop",
