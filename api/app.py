@@ -20,6 +20,7 @@ from partners.clients import DOCS_CLIENT_ID
 from partners.db import make_engine
 from partners.db_async import open_pool
 from partners.migrate import upgrade_engine
+from partners.serving_cache import ServingCache
 from partners.settings import Settings, load_settings
 
 UPLOAD_PREFIX = "/v1/uploads"
@@ -45,6 +46,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         if engine.dialect.name == "postgresql":
             # The exchange's hot path runs on psycopg's async driver (partners.exchange_async).
             app.state.exchange_pool = await open_pool(engine)
+            app.state.serving_cache = ServingCache()
         try:
             yield
         finally:

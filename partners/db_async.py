@@ -23,7 +23,7 @@ async def open_pool(
         conninfo(engine),
         min_size=min_size,
         max_size=max_size,
-        kwargs={"autocommit": True, "prepare_threshold": 0},
+        kwargs={"autocommit": True, "prepare_threshold": 0, "options": "-c plan_cache_mode=force_generic_plan"},
         open=False,
         name="exchange",
     )

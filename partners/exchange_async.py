@@ -3,9 +3,11 @@
 The same statements, rules and writes as the sync path (`exchange`), in at most three round
 trips, each a psycopg pipeline of prepared statements:
 
-1. the token family's revocation check (when the caller asks), the customer and the host's
-   serving offers, outside a transaction (READ COMMITTED gives each statement its own snapshot
-   either way);
+1. the customer, and what changes per answer for the host's serving offers (their fingerprint,
+   the ranking counters, the customer's consents, the token family's revocation), outside a
+   transaction (READ COMMITTED gives each statement its own snapshot either way); the offers
+   themselves come from the per-process `serving_cache` when the fingerprint confirms it (one
+   more round trip when it does not);
 2. BEGIN and the single-use code claims of the chosen pool offers (only when there are any);
 3. the answer, impressions, disclosures and counters, then COMMIT: a code is durable before the
    answer that shows it leaves.
@@ -24,7 +26,7 @@ from psycopg import AsyncConnection, AsyncCursor, AsyncPipeline
 from psycopg.pq import TransactionStatus
 from sqlalchemy.sql.expression import Executable
 
-from partners import codes, exchange_reads, exchange_record, exchange_rules, tokens
+from partners import codes, exchange_reads, exchange_record, exchange_rules, serving_cache
 from partners.db import Write, together
 from partners.exchange_model import ExchangeRequest, ExchangeResult, customer_ref
 from partners.ids import new_id
@@ -61,6 +63,7 @@ async def answer(
     *,
     now: datetime,
     code_key: bytes,
+    cache: serving_cache.ServingCache,
     family_id: str | None = None,
 ) -> Answered:
     """The partner offers to show the customer now, best first; recorded unless a dry run.
@@ -70,14 +73,14 @@ async def answer(
     result = ExchangeResult(answer_id=None if request.dry_run else new_id("exa"))
     values = exchange_reads.params(host_tenant_id, request.customer_external_id, now)
     async with conn.pipeline() as pipeline:
-        family = await _run(conn, tokens.FAMILY_QUERY, {"family": family_id}) if family_id is not None else None
         customer_cursor = await _run(conn, exchange_reads.CUSTOMER_QUERY, values)
-        serving_cursor = await _run(conn, exchange_reads.SERVING_QUERY, values)
+        state_cursor = await _run(conn, serving_cache.STATE_QUERY, {**values, "family": family_id or ""})
         await pipeline.sync()
-        if family is not None and not tokens.family_active(await family.fetchone()):
-            raise RevokedToken
         customer_rows = await _rows(exchange_reads.CUSTOMER_QUERY, customer_cursor)
-        serving_rows = await _rows(exchange_reads.SERVING_QUERY, serving_cursor)
+        [state_row] = await _rows(serving_cache.STATE_QUERY, state_cursor)
+    state = serving_cache.snapshot_of(state_row)
+    if family_id is not None and not state.family_ok:
+        raise RevokedToken
     found = exchange_reads.customer_of(customer_rows, request.cart_categories, now)
     if found is None:
         # An unknown customer gets the same empty answer as one with nothing to show.
@@ -94,7 +97,8 @@ async def answer(
         return Answered(result)
     customer, counts = found
     asked = exchange_rules.Asked(customer, request, now)
-    chosen = exchange_rules.choose(exchange_reads.servings_of(serving_rows), asked, counts, result)
+    servings = await _servings(conn, cache, host_tenant_id, state, values, now)
+    chosen = exchange_rules.choose(servings, asked, counts, result)
     if request.dry_run:
         exchange_rules.show(chosen, [_fixed_code(serving) for serving, _ in chosen], request, result)
         return Answered(result)
@@ -110,6 +114,28 @@ async def answer(
         await _rollback(conn)
         raise
     return Answered(result, outcome.dry_pools)
+
+
+async def _servings(
+    conn: AsyncConnection[Any],
+    cache: serving_cache.ServingCache,
+    host_tenant_id: str,
+    state: serving_cache.Snapshot,
+    values: Mapping[str, Any],
+    now: datetime,
+) -> list[exchange_rules.Serving]:
+    """The host's offers serving now: the kept copy if the database's fingerprint confirms it, else
+    read again (one more round trip, on the first answer for a host and after each change)."""
+    entry = cache.get(host_tenant_id, state.fingerprint)
+    if entry is None:
+        rows = await _rows(serving_cache.STATIC_QUERY, await _run(conn, serving_cache.STATIC_QUERY, values))
+        entry = serving_cache.host_servings(rows, rows[0][-1] if rows else state.fingerprint)
+        cache.put(host_tenant_id, entry)
+        if entry.fingerprint != state.fingerprint:
+            # Changed between the two reads: the counts do not pair with these rows; read it all at once.
+            full = await _rows(exchange_reads.SERVING_QUERY, await _run(conn, exchange_reads.SERVING_QUERY, values))
+            return exchange_reads.servings_of(full)
+    return serving_cache.servings(entry, state, now)
 
 
 def _fixed_code(serving: exchange_rules.Serving) -> str | None:

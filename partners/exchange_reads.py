@@ -20,7 +20,7 @@ from partners.consent_ledger import ConsentState
 from partners.consent_rules import ALL_PARTNERS, Purpose, granted_for_partner
 from partners.customers import Customer as CustomerRow
 from partners.db import UTCDateTime
-from partners.exchange_rules import Caps, Customer, Serving
+from partners.exchange_rules import Caps, Counts, Customer, Serving
 from partners.live_offers import LiveOfferRow
 from partners.partnerships import Partnership
 from partners.profiles import RetailerProfile
@@ -162,5 +162,7 @@ def servings_of(rows: Sequence[Sequence[Any]]) -> list[Serving]:
     for row in rows:
         cap_7, cap_30, target, name, named, every = row[_FIELDS:]
         caps = Caps(int(cap_7), int(cap_30), float(target)) if cap_7 is not None else None
-        found.append(Serving(LiveOfferRow(*row[:_FIELDS]), caps, name or "", granted_for_partner(named, every)))
+        offer = LiveOfferRow(*row[:_FIELDS])
+        counts = Counts(offer.offer_impressions, offer.offer_redemptions, offer.given, offer.received)
+        found.append(Serving(offer, caps, name or "", granted_for_partner(named, every), counts))
     return found

@@ -29,13 +29,25 @@ class Caps:
 
 
 @dataclass(frozen=True, slots=True)
+class Counts:
+    """Ranking's running counts for one served offer (`partners.counters`)."""
+
+    impressions: int = 0  # the offer's impressions at every host
+    redemptions: int = 0  # and its redemptions, net of reversals
+    given: int = 0  # impressions the host gave of this partner's offers on the partnership
+    received: int = 0  # impressions the partner gave of the host's offers on it
+
+
+@dataclass(frozen=True, slots=True)
 class Serving:
-    """One offer the host serves now, with its terms, the partner's name and the customer's consent."""
+    """One offer the host serves now, with its terms, the partner's name, the customer's consent and
+    the ranking counts (read with it: `offer`'s own counter fields are not used here)."""
 
     offer: LiveOfferRow
     caps: Caps | None
     partner_name: str
     consented: bool
+    counts: Counts
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,10 +150,10 @@ def candidates(
                 categories=tuple(offer.categories),
                 price_min=offer.price_min,
                 price_max=offer.price_max,
-                impressions=offer.offer_impressions,
-                redemptions=offer.offer_redemptions,
-                given=offer.given,
-                received=offer.received,
+                impressions=serving.counts.impressions,
+                redemptions=serving.counts.redemptions,
+                given=serving.counts.given,
+                received=serving.counts.received,
                 reciprocity_target=caps.reciprocity_target,
             )
         )

@@ -29,7 +29,7 @@ class Prepared:
     sql: str
     defaults: Mapping[str, Any]  # literal values SQLAlchemy bound inside the statement
     binds: Mapping[str, _Processor]
-    results: tuple[_Processor | None, ...]
+    results: tuple[tuple[int, _Processor], ...]  # (column index, processor) of the columns to process
 
     def params(self, values: Mapping[str, Any]) -> dict[str, Any]:
         """The statement's parameters from these values, as SQLAlchemy would send them."""
@@ -43,7 +43,11 @@ class Prepared:
         """A result row with SQLAlchemy's result processing (aware UTC datetimes)."""
         if not self.results:
             return tuple(raw)
-        return tuple(v if p is None or v is None else p(v) for v, p in zip(raw, self.results, strict=True))
+        row = list(raw)
+        for i, process in self.results:
+            if row[i] is not None:
+                row[i] = process(row[i])
+        return tuple(row)
 
 
 @functools.cache
@@ -64,13 +68,11 @@ def prepared(statement: Executable) -> Prepared:
             binds[name] = process
         if not bind.required and bind.callable is None and bind.value is not None:
             defaults[name] = bind.value
-    results: tuple[_Processor | None, ...] = ()
+    results: tuple[tuple[int, _Processor], ...] = ()
     if isinstance(statement, Select):
         # psycopg hands back Python values for the built-in types (numbers, text, JSON); only our own
         # types post-process what it returns (UTCDateTime: aware datetimes in UTC).
-        processors = tuple(
-            c.type.result_processor(dialect, None) if isinstance(c.type, TypeDecorator) else None
-            for c in statement.selected_columns
-        )
-        results = processors if any(p is not None for p in processors) else ()
+        columns = enumerate(c.type for c in statement.selected_columns)
+        processors = ((i, t.result_processor(dialect, None)) for i, t in columns if isinstance(t, TypeDecorator))
+        results = tuple((i, p) for i, p in processors if p is not None)
     return Prepared(compiled.string, defaults, binds, results)

@@ -149,7 +149,13 @@ async def ask(
         async with pool.connection() as conn:
             try:
                 answered = await exchange_async.answer(
-                    conn, host, request, now=utcnow(), code_key=key, family_id=family
+                    conn,
+                    host,
+                    request,
+                    now=utcnow(),
+                    code_key=key,
+                    cache=http.app.state.serving_cache,
+                    family_id=family,
                 )
             except exchange_async.RevokedToken:
                 raise revoked() from None
