@@ -70,6 +70,10 @@ class ServingCache:
         self._hosts.move_to_end(host_tenant_id)
         return entry
 
+    def kept(self, host_tenant_id: str) -> HostServings | None:
+        """What is kept for the host, whatever the database serves now (for tests and diagnostics)."""
+        return self._hosts.get(host_tenant_id)
+
     def put(self, host_tenant_id: str, entry: HostServings) -> None:
         self._hosts[host_tenant_id] = entry
         self._hosts.move_to_end(host_tenant_id)
