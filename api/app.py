@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
 from api import errors, openapi
+from api.auth.bearer import VerifiedTokens
 from api.auth.keys import KeyRing
 from api.middleware import BodySizeLimitMiddleware, RequestIdMiddleware, SecurityHeadersMiddleware
 from api.ratelimit import PublicRateLimitMiddleware, RateLimiter
@@ -74,6 +75,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.settings = settings
     app.state.engine = engine
     app.state.keyring = KeyRing(settings)
+    app.state.verified_tokens = VerifiedTokens()
     app.state.rate_limiter = RateLimiter.from_settings(settings)
     errors.install(app)
     openapi.install(app)
