@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
 from api import docs_ui, errors, openapi
+from api.auth.bearer import VerifiedTokens
 from api.auth.keys import KeyRing
 from api.control_chars import ControlCharacterMiddleware
 from api.middleware import BodySizeLimitMiddleware, RequestIdMiddleware, SecurityHeadersMiddleware
@@ -20,8 +21,10 @@ from api.request_metrics import RequestMetricsMiddleware
 from api.routes import ROUTERS
 from partners.clients import DOCS_CLIENT_ID
 from partners.db import make_engine
+from partners.db_async import open_pool
 from partners.metrics import Metrics
 from partners.migrate import upgrade_engine
+from partners.serving_cache import ServingCache
 from partners.settings import Settings, load_settings
 
 UPLOAD_PREFIX = "/v1/uploads"
@@ -44,9 +47,19 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         if owns_engine and engine.dialect.name == "sqlite" and settings.migrate_on_start:
             # The embedded default keeps itself migrated; PostgreSQL is upgraded by `partnerloop db upgrade`.
             await run_in_threadpool(upgrade_engine, engine)
-        yield
-        if owns_engine:
-            engine.dispose()
+        if engine.dialect.name == "postgresql":
+            # The exchange's hot path runs on psycopg's async driver (partners.exchange_async).
+            app.state.exchange_pool = await open_pool(engine)
+            app.state.serving_cache = ServingCache()
+        try:
+            yield
+        finally:
+            pool = getattr(app.state, "exchange_pool", None)
+            if pool is not None:
+                app.state.exchange_pool = None
+                await pool.close()
+            if owns_engine:
+                engine.dispose()
 
     app = FastAPI(
         title="Partnerloop",
@@ -66,6 +79,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.settings = settings
     app.state.engine = engine
     app.state.keyring = KeyRing(settings)
+    app.state.verified_tokens = VerifiedTokens()
     app.state.rate_limiter = RateLimiter.from_settings(settings)
     app.state.metrics = Metrics()
     errors.install(app)

@@ -17,13 +17,15 @@ from contextlib import AsyncExitStack
 from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import Depends, Header, Request, Response
+from fastapi import Depends, Header, Request, Response, Security
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
-from api.auth.principal import Authenticated, current_principal
+from api.auth.bearer import bearer_caller
+from api.auth.keys import KeyRing
+from api.auth.principal import Principal, current_principal, get_keyring, oauth2_scheme, verified
 from api.deps import EngineDep, SettingsDep
 from partners import idempotency
 from partners.db import unit_of_work, utcnow
@@ -50,9 +52,10 @@ class Replay(Exception):
 
 async def claim_idempotency_key(
     request: Request,
-    caller: Authenticated,
     engine: EngineDep,
     settings: SettingsDep,
+    keyring: Annotated[KeyRing, Depends(get_keyring)],
+    authorization: Annotated[str | None, Security(oauth2_scheme)],
     idempotency_key: Annotated[
         str | None,
         Header(
@@ -64,7 +67,8 @@ async def claim_idempotency_key(
 ) -> None:
     """Claim the key for this request, or replay the answer stored for it."""
     if idempotency_key is None:
-        return
+        return  # the route verifies its caller itself (the exchange without a query of its own)
+    caller = await _caller(request, engine, settings, keyring, authorization)
     body = await request.body()
     fingerprint = hashlib.sha256(
         b"\n".join([request.method.encode(), request.url.path.encode(), request.url.query.encode(), body])
@@ -100,8 +104,26 @@ async def heartbeat(engine: Engine, claim: idempotency.Claim, every: float | Non
             log.warning("could not renew idempotency key %s", claim.key, exc_info=True)
 
 
+async def _caller(
+    request: Request, engine: EngineDep, settings: SettingsDep, keyring: KeyRing, authorization: str | None
+) -> Principal:
+    """The caller, fully verified (revocation too) before its key is claimed; 401 otherwise."""
+    known: Principal | None = getattr(request.state, "principal", None)
+    if known is not None:
+        return known
+
+    def verify() -> Principal:
+        with unit_of_work(engine) as session:
+            return verified(request, session, settings, keyring, authorization)
+
+    return await run_in_threadpool(verify)
+
+
 def _uses_principal(dependant: Dependant) -> bool:
-    return any(d.call is current_principal or _uses_principal(d) for d in dependant.dependencies)
+    return any(d.call in _PRINCIPALS or _uses_principal(d) for d in dependant.dependencies)
+
+
+_PRINCIPALS = (current_principal, bearer_caller)
 
 
 class IdempotentRoute(APIRoute):

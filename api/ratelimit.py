@@ -173,6 +173,15 @@ def check_caller(request: Request, tenant_id: str, caller_id: str) -> None:
         raise ApiProblem(429, code, title, detail, headers=headers)
 
 
+async def check_caller_async(request: Request, tenant_id: str, caller_id: str) -> None:
+    """`check_caller` from the event loop: in-process buckets inline, Redis in the threadpool."""
+    limiter: RateLimiter = request.app.state.rate_limiter
+    if isinstance(limiter.buckets, MemoryBuckets):
+        check_caller(request, tenant_id, caller_id)
+    else:
+        await run_in_threadpool(check_caller, request, tenant_id, caller_id)
+
+
 class PublicRateLimitMiddleware:
     """Limits unauthenticated writes (sign-up, token requests) per client address."""
 

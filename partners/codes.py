@@ -262,6 +262,18 @@ def _held_or_claimed() -> Select[tuple[str]]:
 _HELD = _held()
 _CLAIM = _claim(_free())
 _HELD_OR_CLAIMED = _held_or_claimed()
+# The PostgreSQL claim and the shared-code fallback, for a caller with its own connection (`exchange_async`).
+HELD_OR_CLAIMED = _HELD_OR_CLAIMED
+
+
+def _shared_code_query() -> Select[tuple[str, str | None]]:
+    offer = offers.Offer.__table__  # type: ignore[attr-defined]
+    return select(offer.c.code_mode, offer.c.shared_code).where(
+        offer.c.tenant_id == bindparam("tenant"), offer.c.id == bindparam("offer")
+    )
+
+
+SHARED_CODE_QUERY = _shared_code_query()
 
 
 def mark_redeemed(session: Session, tenant_id: str, code: str, *, now: datetime | None = None) -> str | None:

@@ -16,13 +16,16 @@ two transactions never wait on each other's rows in opposite orders (no deadlock
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKeyConstraint, Table, select
+from sqlalchemy import BigInteger, ForeignKeyConstraint, Insert, Table, bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Field, Session, SQLModel
+
+from partners.db import Write, execute_together, multirow_params
 
 ALL_TIME = "all"
 
@@ -59,45 +62,75 @@ def month_of(at: datetime) -> str:
 
 
 _Rows = dict[tuple[str, ...], dict[str, int]]
+_OFFER_KEYS = ("tenant_id", "offer_id")
+_PARTNERSHIP_KEYS = ("tenant_id", "partnership_id", "month")
+
+
+@functools.cache
+def _upsert(dialect: str, table: Table, keys: tuple[str, ...], amounts: tuple[str, ...], count: int) -> Insert:
+    """Add-to-counter upsert of `count` rows with named parameters, built once per shape (so it is
+    compiled once and prepared by psycopg); parameters are `{table}{i}_{column}`."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    columns = (*keys, *amounts)
+    statement = insert(table).values(
+        [{c: bindparam(f"{table.name}{i}_{c}", type_=table.c[c].type) for c in columns} for i in range(count)]
+    )
+    return statement.on_conflict_do_update(
+        index_elements=list(keys), set_={name: table.c[name] + statement.excluded[name] for name in amounts}
+    )
+
+
+def _write(dialect: str, table: Table, keys: tuple[str, ...], rows: _Rows) -> Write | None:
+    """Add each row's amounts to its counters, creating missing rows: one statement, in key order."""
+    if not rows:
+        return None
+    values = [dict(zip(keys, key, strict=True), **amounts) for key, amounts in sorted(rows.items())]
+    amounts = tuple(name for name in values[0] if name not in keys)
+    statement = _upsert(dialect, table, keys, amounts, len(values))
+    return statement, multirow_params((*keys, *amounts), values, table.name)
 
 
 def _add(session: Session, table: Table, keys: tuple[str, ...], rows: _Rows) -> None:
-    """Add each row's amounts to its counters, creating missing rows; one statement, in key order."""
-    if not rows:
-        return
-    values = [dict(zip(keys, key, strict=True), **amounts) for key, amounts in sorted(rows.items())]
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
-    amounts = {name for row in values for name in row if name not in keys}
-    statement = insert.values(values).on_conflict_do_update(
-        index_elements=list(keys), set_={name: table.c[name] + insert.excluded[name] for name in amounts}
-    )
-    session.execute(statement)
+    write = _write(session.get_bind().dialect.name, table, keys, rows)
+    if write is not None:
+        execute_together(session, [write])
 
 
-def count_impressions(
-    session: Session, host_tenant_id: str, shown: Iterable[tuple[str, str, str]], at: datetime
-) -> None:
-    """Count impressions just recorded: `shown` holds (partnership id, offering tenant id, offer id)."""
+def impression_writes(
+    dialect: str, host_tenant_id: str, shown: Iterable[tuple[str, str, str]], at: datetime
+) -> list[Write]:
+    """The upserts counting impressions just recorded, for a caller that writes more in the same round
+    trip: `shown` holds (partnership id, offering tenant id, offer id)."""
     shown = list(shown)
     per_offer = Counter((offering, offer) for _, offering, offer in shown)
     per_partnership = Counter(partnership for partnership, _, _ in shown)
     offer_rows: _Rows = {key: {"impressions": n, "redemptions": 0} for key, n in per_offer.items()}
-    _add(session, OfferCounter.__table__, ("tenant_id", "offer_id"), offer_rows)  # type: ignore[attr-defined]
     month = month_of(at)
     partnership_rows: _Rows = {
         (host_tenant_id, partnership, period): {"given": n}
         for partnership, n in per_partnership.items()
         for period in (month, ALL_TIME)
     }
-    table = PartnershipImpressions.__table__  # type: ignore[attr-defined]
-    _add(session, table, ("tenant_id", "partnership_id", "month"), partnership_rows)
+    offer_table: Table = OfferCounter.__table__  # type: ignore[attr-defined]
+    partnership_table: Table = PartnershipImpressions.__table__  # type: ignore[attr-defined]
+    writes = (
+        _write(dialect, offer_table, _OFFER_KEYS, offer_rows),
+        _write(dialect, partnership_table, _PARTNERSHIP_KEYS, partnership_rows),
+    )
+    return [w for w in writes if w is not None]
+
+
+def count_impressions(
+    session: Session, host_tenant_id: str, shown: Iterable[tuple[str, str, str]], at: datetime
+) -> None:
+    """Count impressions just recorded: `shown` holds (partnership id, offering tenant id, offer id)."""
+    execute_together(session, impression_writes(session.get_bind().dialect.name, host_tenant_id, shown, at))
 
 
 def count_redemption(session: Session, offering_tenant_id: str, offer_id: str, delta: int) -> None:
     """A redemption (+1) or its reversal (-1) of the offer."""
     rows: _Rows = {(offering_tenant_id, offer_id): {"impressions": 0, "redemptions": delta}}
-    _add(session, OfferCounter.__table__, ("tenant_id", "offer_id"), rows)  # type: ignore[attr-defined]
+    _add(session, OfferCounter.__table__, _OFFER_KEYS, rows)  # type: ignore[attr-defined]
 
 
 def given_by_month(session: Session, tenant_id: str, partnership_id: str) -> dict[str, int]:

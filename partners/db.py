@@ -108,6 +108,16 @@ def execute_together(session: Session, writes: Sequence[Write]) -> None:
         session.execute(_as_text(statement, dialect), values)
 
 
+def together(writes: Sequence[Write]) -> Write:
+    """PostgreSQL: independent writes as one statement (all but the last as data-modifying CTEs of
+    the last) and its parameters, for a caller with its own connection."""
+    params: dict[str, Any] = {}
+    for _, values in writes:
+        params.update(values)
+    statements = tuple(statement for statement, _ in writes)
+    return (statements[0] if len(statements) == 1 else _together(statements)), params
+
+
 @functools.cache
 def _together(statements: tuple[Insert, ...]) -> Insert:
     *first, last = statements

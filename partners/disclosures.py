@@ -59,7 +59,8 @@ def record_disclosures(
     session: Session, tenant_id: str, customer_id: str, partner_tenant_ids: Sequence[str], at: datetime
 ) -> None:
     """`record_disclosure` for several partners in one statement (an upsert)."""
-    statement, params = disclosures_write(session, tenant_id, customer_id, partner_tenant_ids, at)
+    dialect = session.get_bind().dialect.name
+    statement, params = disclosures_write(dialect, tenant_id, customer_id, partner_tenant_ids, at)
     session.execute(statement, params)
 
 
@@ -67,7 +68,7 @@ _COLUMNS = ("tenant_id", "customer_id", "partner_tenant_id", "first_at", "last_a
 
 
 def disclosures_write(
-    session: Session, tenant_id: str, customer_id: str, partner_tenant_ids: Sequence[str], at: datetime
+    dialect: str, tenant_id: str, customer_id: str, partner_tenant_ids: Sequence[str], at: datetime
 ) -> Write:
     """The upsert `record_disclosures` runs, for a caller that writes more in the same round trip."""
     rows = [
@@ -75,7 +76,7 @@ def disclosures_write(
         # Sorted and unique: one row per partner, taken in the same order by every transaction.
         for p in sorted(set(partner_tenant_ids))
     ]
-    statement = _upsert(session.get_bind().dialect.name, len(rows))
+    statement = _upsert(dialect, len(rows))
     return statement, multirow_params(_COLUMNS, rows, "d")
 
 

@@ -10,21 +10,23 @@ each customer's group the first time an offer under a holdout is eligible for th
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
-from sqlalchemy import ForeignKeyConstraint, Index, Table, text
+from sqlalchemy import ForeignKeyConstraint, Index, Insert, Select, Table, bindparam, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, col
 
 from partners import partnerships, placements
-from partners.db import UTCDateTime, keyset_page, owned, utcnow
+from partners.db import UTCDateTime, Write, execute_together, keyset_page, multirow_params, owned, utcnow
 from partners.errors import Conflict, Invalid, NotFound
 from partners.ids import new_id
 
@@ -111,10 +113,26 @@ class RunningHoldout:
     share_bps: int
 
 
+def _running_query() -> Select[tuple[str, str, str, int]]:
+    table: Table = Holdout.__table__  # type: ignore[attr-defined]
+    return select(table.c.partnership_id, table.c.offer_id, table.c.id, table.c.share_bps).where(
+        table.c.tenant_id == bindparam("host"), table.c.ended_at.is_(None)
+    )
+
+
+# The host's running holdouts (bind parameter `host`): one indexed read, built once so that the
+# exchange's async path can prepare it and send it with its other reads.
+RUNNING_QUERY = _running_query()
+
+
+def running_of(rows: Iterable[Sequence[Any]]) -> dict[tuple[str, str], RunningHoldout]:
+    """The running holdouts by (partnership id, offer id or WHOLE_PARTNERSHIP) from `RUNNING_QUERY`'s rows."""
+    return {(str(p), str(o)): RunningHoldout(str(i), int(share)) for p, o, i, share in rows}
+
+
 def running_for_host(session: Session, host_tenant_id: str) -> dict[tuple[str, str], RunningHoldout]:
-    """The host's running holdouts by (partnership id, offer id or WHOLE_PARTNERSHIP): one indexed read."""
-    query = owned(Holdout, host_tenant_id).where(col(Holdout.ended_at).is_(None))
-    return {(h.partnership_id, h.offer_id): RunningHoldout(h.id, h.share_bps) for h in session.exec(query)}
+    """The host's running holdouts by (partnership id, offer id or WHOLE_PARTNERSHIP)."""
+    return running_of(session.execute(RUNNING_QUERY, {"host": host_tenant_id}).all())
 
 
 def holdout_for(
@@ -124,13 +142,16 @@ def holdout_for(
     return running.get((partnership_id, offer_id)) or running.get((partnership_id, WHOLE_PARTNERSHIP))
 
 
-def assignments_write(
-    session: Session, host_tenant_id: str, customer_id: str, groups: Mapping[str, bool], now: datetime
-) -> None:
-    """Record the customer's group in each holdout, unless recorded already (first eligibility counts)."""
+_ASSIGNMENT_COLUMNS = ("tenant_id", "holdout_id", "customer_id", "held_out", "first_eligible_at")
+
+
+def assignments_statement(
+    dialect: str, host_tenant_id: str, customer_id: str, groups: Mapping[str, bool], now: datetime
+) -> Write | None:
+    """The insert recording the customer's group in each holdout unless recorded already (first
+    eligibility counts), for a caller that writes more in the same round trip; None without groups."""
     if not groups:
-        return
-    table: Table = HoldoutAssignment.__table__  # type: ignore[attr-defined]
+        return None
     rows = [
         {
             "tenant_id": host_tenant_id,
@@ -141,9 +162,24 @@ def assignments_write(
         }
         for holdout_id, held in sorted(groups.items())
     ]
-    dialect = session.get_bind().dialect.name
-    insert = pg_insert(table) if dialect == "postgresql" else sqlite_insert(table)
-    session.execute(insert.values(rows).on_conflict_do_nothing())
+    return _assignments_insert(dialect, len(rows)), multirow_params(_ASSIGNMENT_COLUMNS, rows, "h")
+
+
+@functools.cache
+def _assignments_insert(dialect: str, count: int) -> Insert:
+    table: Table = HoldoutAssignment.__table__  # type: ignore[attr-defined]
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    rows = [{c: bindparam(f"h{i}_{c}", type_=table.c[c].type) for c in _ASSIGNMENT_COLUMNS} for i in range(count)]
+    return insert(table).values(rows).on_conflict_do_nothing()
+
+
+def assignments_write(
+    session: Session, host_tenant_id: str, customer_id: str, groups: Mapping[str, bool], now: datetime
+) -> None:
+    """Record the customer's group in each holdout, unless recorded already (first eligibility counts)."""
+    write = assignments_statement(session.get_bind().dialect.name, host_tenant_id, customer_id, groups, now)
+    if write is not None:
+        execute_together(session, [write])
 
 
 def _check_partnership(session: Session, host_tenant_id: str, partnership_id: str) -> None:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from joserfc import jws, jwt
 from joserfc.errors import JoseError
-from joserfc.jwk import RSAKey
+from joserfc.jwk import KeySet, RSAKey
 from sqlmodel import Session
 
 from api.auth.keys import KeyRing
@@ -77,14 +77,34 @@ def new_claims(
 
 def decode(session: Session, keys: KeyRing, issuer: str, token: str) -> AccessClaims | None:
     """The claims of a valid, unexpired, unrevoked access token of ours, or None."""
+    kid = key_id(token)
+    if kid is False:
+        return None
+    claims = decode_signed(keys.verification_keys(session, kid), issuer, token)
+    if claims is None or not tokens.family_is_active(session, claims.family_id):
+        return None
+    return claims
+
+
+def key_id(token: str) -> str | Literal[False] | None:
+    """The `kid` an access token of ours names (None if it names none); False if it is not one of ours."""
     try:
         header = jws.extract_compact(token.encode()).headers()
     except (JoseError, ValueError, UnicodeError):
-        return None
+        return False
     if header.get("typ") != TOKEN_TYPE or header.get("alg") != ALGORITHM:
+        return False
+    kid = header.get("kid")
+    return kid if isinstance(kid, str) else None
+
+
+def decode_signed(keys: KeySet, issuer: str, token: str) -> AccessClaims | None:
+    """The claims of a well-signed, unexpired access token of ours, or None; its family's revocation
+    is the caller's to check (`tokens.family_is_active`)."""
+    if key_id(token) is False:
         return None
     try:
-        decoded = jwt.decode(token, keys.verification_keys(session, header.get("kid")), algorithms=[ALGORITHM])
+        decoded = jwt.decode(token, keys, algorithms=[ALGORITHM])
         jwt.JWTClaimsRegistry(
             iss={"essential": True, "value": issuer},
             aud={"essential": True, "value": audience(issuer)},
@@ -97,8 +117,6 @@ def decode(session: Session, keys: KeyRing, issuer: str, token: str) -> AccessCl
     c = decoded.claims
     required = ("tid", "sid", "client_id", "iat", "scope")
     if not all(isinstance(c.get(name), str | int) for name in required):
-        return None
-    if not tokens.family_is_active(session, c["sid"]):
         return None
     return AccessClaims(
         tenant_id=c["tid"],

@@ -47,14 +47,21 @@ class KeyRing:
 
     def verification_keys(self, session: Session, kid: str | None) -> KeySet:
         """Public keys to verify with; reloaded if `kid` is not among them."""
+        published = self.cached_verification_keys(kid)
+        if published is None:
+            published = KeySet.import_key_set({"keys": self.published(session)})
+            with self._lock:
+                self._published, self._loaded_at = published, time.monotonic()
+        return published
+
+    def cached_verification_keys(self, kid: str | None) -> KeySet | None:
+        """The keys in memory to verify a token naming `kid`; None when they must be (re)loaded first."""
         with self._lock:
             published, loaded_at = self._published, self._loaded_at
         unknown = kid is not None and published is not None and not _has_kid(published, kid)
         # Reload for an unknown kid at most every few seconds: forged kids must not cost a query each.
         if published is None or (unknown and time.monotonic() - loaded_at > RELOAD_AFTER_SECONDS):
-            published = KeySet.import_key_set({"keys": self.published(session)})
-            with self._lock:
-                self._published, self._loaded_at = published, time.monotonic()
+            return None
         return published
 
     def published(self, session: Session) -> list[dict[str, Any]]:

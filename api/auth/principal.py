@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -10,15 +11,18 @@ from authlib.oauth2.rfc6750 import InvalidTokenError
 from fastapi import Depends, Request, Security
 from fastapi.openapi.models import OAuthFlowAuthorizationCode, OAuthFlowClientCredentials, OAuthFlows
 from fastapi.security import OAuth2, SecurityScopes
+from sqlmodel import Session
 
 from api import ratelimit
 from api.auth import protector
+from api.auth.access_tokens import AccessClaims
 from api.auth.keys import KeyRing
 from api.deps import SessionDep, SettingsDep
 from api.errors import ApiProblem
 from api.middleware import note_tenant
 from api.openapi import ANY_OF_SCOPES
 from partners.scopes import DESCRIPTIONS, Scope
+from partners.settings import Settings
 
 REALM = 'Bearer realm="partnerloop"'
 _SCOPES = {str(scope): text for scope, text in DESCRIPTIONS.items()}
@@ -73,16 +77,20 @@ def current_principal(
     authorization: Annotated[str | None, Depends(oauth2_scheme)],
 ) -> Principal:
     """The caller, with the scopes the route declares checked; 401 or 403 otherwise."""
-    # FastAPI resolves this once per set of scopes (a POST's idempotency guard asks without any):
-    # the token is verified once per request, the scopes each time.
+    # The token is verified once per request (the idempotency guard may have done it already),
+    # the scopes each time.
     principal: Principal | None = getattr(request.state, "principal", None)
     if principal is None:
-        principal = _verified(request, session, settings, keyring, authorization)
-        request.state.principal = principal
-    if not set(security_scopes.scopes) <= principal.scopes:
-        needed = " ".join(security_scopes.scopes)
-        raise insufficient_scope(needed, f"This route needs the scope '{needed}', which the token does not carry.")
+        principal = verified(request, session, settings, keyring, authorization)
+    check_scopes(principal, security_scopes.scopes)
     return principal
+
+
+def check_scopes(principal: Principal, scopes: Sequence[str]) -> None:
+    """403 unless the principal's token carries every scope the route declares."""
+    if not set(scopes) <= principal.scopes:
+        needed = " ".join(scopes)
+        raise insufficient_scope(needed, f"This route needs the scope '{needed}', which the token does not carry.")
 
 
 def insufficient_scope(needed: str, detail: str) -> ApiProblem:
@@ -96,12 +104,24 @@ def insufficient_scope(needed: str, detail: str) -> ApiProblem:
     )
 
 
-def _verified(
-    request: Request, session: SessionDep, settings: SettingsDep, keyring: KeyRing, authorization: str | None
+def verified(
+    request: Request, session: Session, settings: Settings, keyring: KeyRing, authorization: str | None
 ) -> Principal:
+    """The request's caller from its bearer token, fully checked (revocation too), counted by the rate
+    limiter and remembered on the request; 401 otherwise."""
+    claims = claims_or_problem(
+        lambda: protector.validate(session, keyring, settings.issuer, request.headers, []), authorization
+    )
+    principal = remember(request, claims)
+    ratelimit.check_caller(request, principal.tenant_id, principal.caller_id)
+    return principal
+
+
+def claims_or_problem(validate: Callable[[], AccessClaims], authorization: str | None) -> AccessClaims:
+    """The claims `validate` finds, or the 401 problem for what authlib refused."""
     scheme = (authorization or "").partition(" ")[0].lower()
     try:
-        claims = protector.validate(session, keyring, settings.issuer, request.headers, [])
+        return validate()
     except InvalidTokenError as exc:
         raise _unauthorized(
             "The access token is invalid, expired or revoked; get a new one from /oauth/token."
@@ -111,10 +131,18 @@ def _verified(
             "Send an access token as `Authorization: Bearer <token>`; see /docs for how to get one.",
             token_sent=scheme == "bearer",
         ) from exc
+
+
+def revoked() -> ApiProblem:
+    """The 401 for a token whose family was revoked (found after its signature was checked)."""
+    return _unauthorized("The access token is invalid, expired or revoked; get a new one from /oauth/token.")
+
+
+def remember(request: Request, claims: AccessClaims) -> Principal:
+    """The principal of verified claims, kept on the request (the token is verified once per request)."""
     principal = Principal(claims.tenant_id, claims.client_id, claims.user_id, claims.scopes, claims.family_id)
     request.state.principal = principal
     note_tenant(principal.tenant_id)
-    ratelimit.check_caller(request, principal.tenant_id, principal.caller_id)
     return principal
 
 

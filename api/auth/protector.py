@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 
 from authlib.oauth2.rfc6749 import ResourceProtector
 from authlib.oauth2.rfc6750 import BearerTokenValidator
+from joserfc.jwk import KeySet
 from sqlmodel import Session
 
 from api.auth import access_tokens
@@ -40,6 +41,19 @@ class JWTBearerValidator(BearerTokenValidator):  # type: ignore[misc]
         return BearerToken(claims) if claims is not None else None
 
 
+class SignedBearerValidator(BearerTokenValidator):  # type: ignore[misc]
+    """Signature, claims and expiry only, with keys already in memory: the family's revocation is
+    left to the caller, who checks it in its own first round trip (the exchange)."""
+
+    def __init__(self, keys: KeySet, issuer: str) -> None:
+        super().__init__(realm="partnerloop")
+        self.keys, self.issuer = keys, issuer
+
+    def authenticate_token(self, token_string: str) -> BearerToken | None:
+        claims = access_tokens.decode_signed(self.keys, self.issuer, token_string.strip())
+        return BearerToken(claims) if claims is not None else None
+
+
 class _HeadersOnly:
     """The part of a request authlib's protector reads: tokens come in the Authorization header only."""
 
@@ -51,8 +65,21 @@ def validate(
     session: Session, keyring: KeyRing, issuer: str, headers: Mapping[str, str], scopes: Sequence[str]
 ) -> access_tokens.AccessClaims:
     """The claims of the request's bearer token, carrying every scope in `scopes`; authlib errors otherwise."""
+    return _validate(JWTBearerValidator(session, keyring, issuer), headers, scopes)
+
+
+def validate_signed(
+    keys: KeySet, issuer: str, headers: Mapping[str, str], scopes: Sequence[str]
+) -> access_tokens.AccessClaims:
+    """As `validate`, but without the family's revocation check (`SignedBearerValidator`)."""
+    return _validate(SignedBearerValidator(keys, issuer), headers, scopes)
+
+
+def _validate(
+    validator: BearerTokenValidator, headers: Mapping[str, str], scopes: Sequence[str]
+) -> access_tokens.AccessClaims:
     protector = ResourceProtector()
-    protector.register_token_validator(JWTBearerValidator(session, keyring, issuer))
+    protector.register_token_validator(validator)
     # authlib reads a list of alternatives; one alternative naming every scope means "all of them".
     required = [" ".join(scopes)] if scopes else None
     token: BearerToken = protector.validate_request(required, _HeadersOnly(headers))
