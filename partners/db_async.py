@@ -27,5 +27,7 @@ async def open_pool(
         open=False,
         name="exchange",
     )
-    await pool.open(wait=True, timeout=30)
+    # Not waiting for the first connections: with the database down the app must still start, so that
+    # /readyz can say so (503) and the pool fills once the database answers.
+    await pool.open(wait=False)
     return pool
