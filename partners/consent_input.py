@@ -5,15 +5,23 @@ Lives in the domain (as `partners.offer_input` does) so both readers validate al
 
 from __future__ import annotations
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, IPvAnyAddress
+from typing import Annotated
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, IPvAnyAddress, WithJsonSchema
 
 from partners.consent import ConsentInput, RequestOrigin
 from partners.consent_rules import Action, Method, Purpose, Source
 
+# Documented as the standard formats (pydantic's own "ipvanyaddress" is one no client knows).
+IpAddress = Annotated[
+    IPvAnyAddress,
+    WithJsonSchema({"anyOf": [{"type": "string", "format": "ipv4"}, {"type": "string", "format": "ipv6"}]}),
+]
+
 
 class OriginIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    ip: IPvAnyAddress | None = None
+    ip: IpAddress | None = None
     user_agent: str | None = Field(default=None, max_length=500)
     page_url: str | None = Field(default=None, max_length=2000)
 

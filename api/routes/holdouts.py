@@ -20,7 +20,8 @@ DEFAULT_WINDOW_DAYS = 30
 
 class HoldoutIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    share_percent: float = Field(description="0–50, up to two decimals; 0 ends the holdout")
+    # strict: `false` is not a share of 0 (pydantic would read a JSON boolean as a number).
+    share_percent: float = Field(strict=True, description="0–50, up to two decimals; 0 ends the holdout")
 
 
 class HoldoutOut(BaseModel):
