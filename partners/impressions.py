@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import JSON, Index, Table, func, select
-from sqlmodel import Field, Session, SQLModel, col
+from sqlmodel import Field, Session, SQLModel
 
 from partners import counters
 from partners.db import UTCDateTime, Write, execute_together, multirow_insert, multirow_params
@@ -224,13 +224,3 @@ def record_statements(
         )
     )
     return writes
-
-
-def for_customer(session: Session, host_tenant_id: str, customer_id: str) -> Sequence[Impression]:
-    """Everything the host showed this customer, oldest first (export, audits)."""
-    query = (
-        select(Impression)
-        .where(col(Impression.tenant_id) == host_tenant_id, col(Impression.customer_id) == customer_id)
-        .order_by(col(Impression.created_at))
-    )
-    return session.exec(query).all()  # type: ignore[call-overload,no-any-return]
