@@ -1,6 +1,6 @@
 """Defection signals kept on the stored profiles: the daily reassessment, and the per-tenant list.
 
-Orders set a customer's signals as they arrive (`interests.stored_values`). Silence changes
+Orders set a customer's signals as they arrive (`interest_store.stored_values`). Silence changes
 them without any order, so once a day the worker recomputes each shop's typical gap and then
 every profile of the shop, a page at a time, writing only the rows whose signals changed.
 """
@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Engine, Table, and_, bindparam, func, select, update
 from sqlmodel import Session
 
-from partners import churn_risk, interests, retention_baselines, retention_rules, survey_answers
+from partners import churn_risk, interest_store, interests, retention_baselines, retention_rules, survey_answers
 from partners.churn_risk import OrderRhythm, RiskLevel
 from partners.customers import Customer
 from partners.db import UTCDateTime, unit_of_work, utcnow
@@ -26,7 +26,7 @@ from partners.offer_rules import EARLIEST, LATEST
 
 log = logging.getLogger("partnerloop.churn")
 PAGE = 5000
-_PROFILES: Table = interests.CustomerProfile.__table__  # type: ignore[attr-defined]
+_PROFILES: Table = interest_store.CustomerProfile.__table__  # type: ignore[attr-defined]
 _CUSTOMERS: Table = Customer.__table__  # type: ignore[attr-defined]
 _DEFECTIONS: Table = survey_answers.CustomerDefection.__table__  # type: ignore[attr-defined]
 # Expected gaps closer than this (days) count as unchanged: no rewrite for rounding noise.
@@ -272,7 +272,7 @@ def _at_risk(row: Sequence[Any], now: datetime) -> AtRisk:
 
 def level_of(session: Session, tenant_id: str, customer_id: str) -> RiskLevel | None:
     """A customer's stored risk level, None before their first order."""
-    profile = session.get(interests.CustomerProfile, (tenant_id, customer_id))
+    profile = session.get(interest_store.CustomerProfile, (tenant_id, customer_id))
     if profile is None or profile.risk_level is None:
         return None
     return RiskLevel(profile.risk_level)

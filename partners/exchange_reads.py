@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, ScalarSelect, Select, Table, and_, bindparam, func, literal, select
 from sqlalchemy.orm import aliased
 
-from partners import impressions, interests, live_offers, ranking, retention_baselines, retention_rules
+from partners import impressions, interest_store, interests, live_offers, ranking, retention_baselines, retention_rules
 from partners.churn_risk import RiskLevel
 from partners.consent_ledger import ConsentState
 from partners.consent_rules import ALL_PARTNERS, Purpose, granted_for_partner
@@ -30,8 +30,8 @@ from partners.terms import PartnershipTerms
 
 def _customer_query() -> Select[tuple[object, ...]]:
     customer: Table = CustomerRow.__table__  # type: ignore[attr-defined]
-    profile: Table = interests.CustomerProfile.__table__  # type: ignore[attr-defined]
-    interest: Table = interests.CustomerInterest.__table__  # type: ignore[attr-defined]
+    profile: Table = interest_store.CustomerProfile.__table__  # type: ignore[attr-defined]
+    interest: Table = interest_store.CustomerInterest.__table__  # type: ignore[attr-defined]
     shown: Table = impressions.Impression.__table__  # type: ignore[attr-defined]
     baseline: Table = retention_baselines.RetentionBaseline.__table__  # type: ignore[attr-defined]
 
@@ -159,9 +159,9 @@ def customer_of(
     if first[3] is None:
         nobody = retention_rules.Shopper(None, None, None)
         return Customer(str(first[0]), 0, None, None, ranking.Shopper({}, {}, cart), nobody, None), counts
-    profile = interests.stored_state(
-        interests.StoredProfile(*first[3:9]),
-        [interests.StoredInterest(*row[9:14]) for row in rows if row[9] is not None],
+    profile = interest_store.stored_state(
+        interest_store.StoredProfile(*first[3:9]),
+        [interest_store.StoredInterest(*row[9:14]) for row in rows if row[9] is not None],
     )
     price_bands = {c: band for c in profile.interests if (band := profile.price_band(c)) is not None}
     value = interests.lifetime_value(profile, now)

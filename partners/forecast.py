@@ -28,7 +28,8 @@ from sqlmodel import Session
 from partners import consent_ledger, interests, offers, overlap, partnerships, placements, ranking
 from partners.consent_rules import Purpose
 from partners.impressions import Impression
-from partners.interests import CustomerInterest, CustomerProfile, ProfileState
+from partners.interest_store import CustomerInterest, CustomerProfile
+from partners.interests import ProfileState
 from partners.offer_rules import CustomerType, OfferContent, OfferKind, OfferState
 from partners.partnership_rules import State
 from partners.taxonomy import load_taxonomy

@@ -1,6 +1,6 @@
 """Interest profiles kept up by batches of orders: each touched customer is recomputed once.
 
-The single-order path (`interests.record_order`) loads, folds and stores one profile per
+The single-order path (`interest_store.record_order`) loads, folds and stores one profile per
 order through the ORM. Bulk ingest instead loads the profiles and interests of every
 customer in the batch with two queries, folds each customer's new orders into its state
 (`interests.apply_order`, so the result is the same as order-by-order), and writes them
@@ -17,15 +17,8 @@ from sqlmodel import Session
 
 from partners import bulk, retention_baselines
 from partners.db import utcnow
-from partners.interests import (
-    CustomerInterest,
-    CustomerProfile,
-    OrderFacts,
-    ProfileState,
-    apply_order,
-    stored_state,
-    stored_values,
-)
+from partners.interest_store import CustomerInterest, CustomerProfile, stored_state, stored_values
+from partners.interests import OrderFacts, ProfileState, apply_order
 
 _PROFILES = CustomerProfile.__table__  # type: ignore[attr-defined]
 _INTERESTS = CustomerInterest.__table__  # type: ignore[attr-defined]

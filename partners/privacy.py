@@ -32,7 +32,8 @@ from partners.customers import (
 from partners.db import owned, utcnow
 from partners.errors import NotFound
 from partners.impressions import ExchangeAnswer, Impression
-from partners.interests import CustomerInterest, CustomerProfile, ProfileState, load_profile
+from partners.interest_store import CustomerInterest, CustomerProfile, load_profile
+from partners.interests import ProfileState
 from partners.notices import ConsentNotice, notices_by_id
 from partners.purchases import Purchase, PurchaseLine, lines_of
 from partners.redemptions import Redemption

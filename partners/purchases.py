@@ -17,7 +17,7 @@ from sqlalchemy import BigInteger, ForeignKeyConstraint, Index, UniqueConstraint
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, col
 
-from partners import interests
+from partners import interest_store, interests
 from partners.customers import check_time, get_customer
 from partners.db import UTCDateTime, keyset_page, owned, utcnow
 from partners.errors import Conflict, Invalid
@@ -154,7 +154,7 @@ def record_purchase(
     except IntegrityError as exc:
         # The same order id arrived concurrently for another customer.
         raise Conflict(f"Order '{purchase.order_id}' was recorded at the same time; retry.", param="order_id") from exc
-    interests.record_order(session, tenant_id, customer.id, facts_of(row, lines))
+    interest_store.record_order(session, tenant_id, customer.id, facts_of(row, lines))
     return RecordedPurchase(row, lines, True)
 
 

@@ -12,7 +12,7 @@ from api.deps import SessionDep, SettingsDep
 from api.etags import ConditionalRoute
 from api.pagination import Page, Paging
 from api.views.customers import CustomerOut, ProfileOut, PurchaseOut, customer_out, profile_out, purchase_out
-from partners import customers, interests, purchases
+from partners import customers, interest_store, interests, purchases
 from partners.db import utcnow
 from partners.purchases import Channel
 
@@ -120,5 +120,5 @@ def get_profile(
     ] = interests.LTV_HORIZON_DAYS,
 ) -> ProfileOut:
     customer = customers.get_customer(session, caller.tenant_id, external_id)
-    state = interests.load_profile(session, caller.tenant_id, customer.id)
+    state = interest_store.load_profile(session, caller.tenant_id, customer.id)
     return profile_out(customer.external_id, state, utcnow(), horizon_days)

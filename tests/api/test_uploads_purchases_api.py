@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, col, func, select
 
-from partners import ingest_jobs, interests
+from partners import ingest_jobs, interest_store, interests
 from partners.customers import Customer
 from partners.db import utcnow
 from partners.purchases import Channel, LineInput, Purchase, PurchaseInput, PurchaseLine, record_purchase
@@ -80,7 +80,7 @@ def profile(session: Session, tenant: Tenant, external_id: str) -> interests.Pro
     customer = session.exec(
         select(Customer).where(col(Customer.tenant_id) == tenant.id, col(Customer.external_id) == external_id)
     ).one()
-    return interests.load_profile(session, tenant.id, customer.id)
+    return interest_store.load_profile(session, tenant.id, customer.id)
 
 
 def test_bad_line_in_the_middle_and_unknown_customer_are_reported_the_rest_kept(shop: Shop, session: Session) -> None:
@@ -222,13 +222,13 @@ def stored_profiles(session: Session, tenant: Tenant) -> dict[tuple[str, str], d
     external = {c.id: c.external_id for c in session.exec(select(Customer).where(col(Customer.tenant_id) == tenant.id))}
     rows: dict[tuple[str, str], dict[str, Any]] = {}
     for p in session.exec(
-        select(interests.CustomerProfile).where(col(interests.CustomerProfile.tenant_id) == tenant.id)
+        select(interest_store.CustomerProfile).where(col(interest_store.CustomerProfile.tenant_id) == tenant.id)
     ):
         # Left out too: when the row was written (and assessed, once profiles carry churn risk).
         written = {"updated_at", "risk_assessed_at"}
         rows[(external[p.customer_id], "")] = p.model_dump(exclude={"tenant_id", "customer_id", *written})
     for i in session.exec(
-        select(interests.CustomerInterest).where(col(interests.CustomerInterest.tenant_id) == tenant.id)
+        select(interest_store.CustomerInterest).where(col(interest_store.CustomerInterest.tenant_id) == tenant.id)
     ):
         rows[(external[i.customer_id], i.category_id)] = i.model_dump(exclude={"tenant_id", "customer_id"})
     return rows

@@ -8,7 +8,7 @@ from datetime import timedelta
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from partners import churn_risk, churn_signals, interests, interests_batch, retention_baselines
+from partners import churn_risk, churn_signals, interest_store, interests, interests_batch, retention_baselines
 from partners.churn_risk import RiskLevel
 from partners.customers import Customer
 from partners.db import utcnow
@@ -23,9 +23,9 @@ def buy(session: Session, customer: Customer, order_id: str, days_ago: float) ->
     record_purchase(session, customer.tenant_id, customer.external_id, PurchaseInput(order_id, at, "GBP", (BED,)))
 
 
-def stored(session: Session, customer: Customer) -> interests.CustomerProfile:
+def stored(session: Session, customer: Customer) -> interest_store.CustomerProfile:
     session.expire_all()
-    profile = session.get(interests.CustomerProfile, (customer.tenant_id, customer.id))
+    profile = session.get(interest_store.CustomerProfile, (customer.tenant_id, customer.id))
     assert profile is not None
     return profile
 

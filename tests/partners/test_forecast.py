@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import pytest
 from sqlmodel import Session
 
-from partners import forecast, impressions, interests, offers, partnerships
+from partners import forecast, impressions, interest_store, interests, offers, partnerships
 from partners.consent_rules import Action
 from partners.customers import get_customer
 from partners.db import utcnow
@@ -107,7 +107,7 @@ def test_targeting_is_applied(
     values = {}
     for external_id in ("once", "twice"):
         customer = get_customer(session, world.setup.host.id, external_id)
-        profile = interests.load_profile(session, world.setup.host.id, customer.id)
+        profile = interest_store.load_profile(session, world.setup.host.id, customer.id)
         assert profile is not None
         values[external_id] = interests.lifetime_value(profile, utcnow()).total_minor
     assert values["once"] < values["twice"]

@@ -11,8 +11,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlmodel import Session
 
-from partners import interests, purchases
+from partners import interest_store, purchases
 from partners.customers import Customer
+from partners.db import owned
 from partners.interests import HALF_LIFE, LineFacts, OrderFacts, ProfileState, apply_order, derive, lifetime_value
 from partners.purchases import Channel, LineInput, PurchaseInput
 
@@ -191,10 +192,10 @@ def test_recording_purchases_updates_the_stored_profile(
     purchases.record_purchase(session, tenant_id, "c1", first)
     purchases.record_purchase(session, tenant_id, "c1", second)
     session.commit()
-    stored = interests.load_profile(session, tenant_id, customer.id)
+    stored = interest_store.load_profile(session, tenant_id, customer.id)
     assert stored is not None
     assert stored.affinities() == pytest.approx({BEDS: 0.2, TOYS: 0.4, FOOD: 0.4})
     assert stored.spend["EUR"].minor == 5000 + 1800 + 3000
-    rows = {r.category_id: r for r in session.exec(interests.owned(interests.CustomerInterest, tenant_id)).all()}
+    rows = {r.category_id: r for r in session.exec(owned(interest_store.CustomerInterest, tenant_id)).all()}
     assert rows[TOYS].affinity == pytest.approx(0.4)
     assert (rows[TOYS].price_low_minor, rows[TOYS].price_high_minor, rows[TOYS].price_currency) == (900, 900, "EUR")

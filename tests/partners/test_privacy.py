@@ -33,7 +33,7 @@ from partners.db import utcnow
 from partners.deliveries import WebhookDelivery
 from partners.errors import NotFound
 from partners.impressions import Impression, ReceivedImpression
-from partners.interests import CustomerInterest, CustomerProfile
+from partners.interest_store import CustomerInterest, CustomerProfile
 from partners.ledger import LedgerEntry
 from partners.notices import ConsentNotice
 from partners.outbox import OutboxEvent
