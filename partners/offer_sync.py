@@ -33,6 +33,8 @@ from sqlalchemy import Engine, update
 from sqlmodel import Session, col, select
 
 from partners import offer_actions, offers
+from partners.control_chars import message as control_message
+from partners.control_chars import refused_in_json, refused_in_text
 from partners.crypto import decrypt
 from partners.db import unit_of_work, utcnow
 from partners.egress import EgressPolicy, EgressRefused, GuardedTransport, Resolver, check_url, policy_from
@@ -207,12 +209,20 @@ def parse(body: bytes) -> Fetched:
 def _item_error(tally: _Tally, index: int, external_id: Any, param: str | None, message: str) -> None:
     tally.failed += 1
     if len(tally.errors) < MAX_ITEM_ERRORS:
-        ext = external_id if isinstance(external_id, str) else None
+        # The partner's id is echoed back, but never with a control character (PostgreSQL refuses NUL).
+        ext = external_id if isinstance(external_id, str) and refused_in_text(external_id) is None else None
         tally.errors.append({"index": index, "external_id": ext, "param": param, "error": message[:500]})
 
 
 def _apply_item(session: Session, claim: FeedClaim, index: int, raw: Any, now: datetime, tally: _Tally) -> None:
     external_id = raw.get("external_id") if isinstance(raw, dict) else None
+    # The same rule as the API's bodies (api/control_chars.py): refused per item, before anything is stored.
+    controlled = refused_in_json(raw)
+    if controlled is not None:
+        path, char = controlled
+        where = ".".join(path) or "the item"
+        _item_error(tally, index, external_id, ".".join(path) or None, control_message(where, char))
+        return
     try:
         item = OfferFeedItem.model_validate(raw)
     except ValidationError as exc:

@@ -113,6 +113,23 @@ def test_a_refused_item_is_kept_on_the_run_and_the_other_items_are_applied(
     assert _feed(session, feed).consecutive_failures == 0
 
 
+def test_an_item_with_a_control_character_is_refused_naming_its_field(
+    engine: Engine, session: Session, worker_settings: Settings, shop: Tenant, feed: OfferFeed
+) -> None:
+    items = [feed_item("nul-title", title="Half\x00off"), feed_item("nul\x00id"), feed_item("ok-1")]
+    with respx.mock(assert_all_called=True) as partner:
+        partner.post(TOKEN_URL).mock(return_value=token_response())
+        partner.get(FEED_URL).mock(return_value=httpx.Response(200, json={"offers": items}))
+        _sync(engine, worker_settings)
+    assert sorted(k for k in _offers(session, shop) if k) == ["ok-1"]
+    [run] = _runs(session, feed)
+    assert (run.status, run.created, run.failed) == ("partial", 1, 2)
+    errors = {e["index"]: e for e in run.item_errors}
+    assert errors[0]["param"] == "title" and errors[0]["external_id"] == "nul-title"
+    assert "U+0000" in errors[0]["error"]
+    assert errors[1]["param"] == "external_id" and errors[1]["external_id"] is None
+
+
 def test_syncing_again_never_duplicates_offers(
     engine: Engine, session: Session, worker_settings: Settings, shop: Tenant, feed: OfferFeed
 ) -> None:
