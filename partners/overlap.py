@@ -1,38 +1,48 @@
-"""Audience overlap between two partners, as an aggregate that cannot single out a customer.
+"""Audience overlap between two partners, as a differentially private aggregate.
 
 Inputs are the platform's keyed email hashes of the customers who consented to overlap
 analysis on each side. They are re-keyed per partnership (so a hash means nothing
 outside it) and intersected by the platform; neither side ever sees the other's hashes.
 
-What protects one customer's membership (docs/partnerships.md, "Audience overlap", says
-why and where it stops):
-- Laplace noise, then rounding to a multiple of `ROUNDING`; what is suppressed ("fewer than
-  50") is decided on that noised value, so the threshold does not reveal the true count;
-- the noise is not drawn afresh: it is a function of the pair of retailers and of the
-  intersection, under a platform key. Asking again, on another day, after ending and
-  re-proposing the partnership, or after padding one's own side with customers the partner
-  does not have, all give the same answer: there are no fresh samples to average;
-- the seed follows the intersection's keyed min-hash, not all its members, so adding or
-  removing one shared customer usually keeps the same noise, and the answer then moves only
-  when the count crosses a rounding step (about one time in `ROUNDING`).
+What protects one customer's membership (docs/partnerships.md, "Audience overlap"): each
+release adds fresh Laplace noise to the shared count and to both side sizes, and a pair of
+retailers gets at most `MAX_RELEASES` releases in its lifetime, one per `REFRESH` at most;
+in between and afterwards the last release is replayed. Everything shown (rounding, the
+suppression below `MINIMUM`, the shares) is computed from the noised values only, so the
+whole lifetime of answers is `TOTAL_EPSILON`-differentially private for any one customer.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import math
+import random
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import timedelta
 
 from partners.identity import partnership_hasher
 
 MINIMUM = 50
 ROUNDING = 10
-NOISE_SCALE = 5.0
+# Privacy loss per release: the shared count (sensitivity 1) and each side's size (one customer
+# changes at most its own side's size by 1). Noise scales are 1/ε: 10 on the count, 20 on sizes.
+COUNT_EPSILON = 0.1
+SIZE_EPSILON = 0.05
+RELEASE_EPSILON = COUNT_EPSILON + SIZE_EPSILON
+# The pair's lifetime budget: an attacker's confidence about one customer moves from 50 % to at
+# most e/(1+e) ≈ 73 %, however many questions are asked.
+TOTAL_EPSILON = 1.0
+MAX_RELEASES = math.floor(TOTAL_EPSILON / RELEASE_EPSILON + 1e-9)
+REFRESH = timedelta(days=30)
 
-_PAIR_CONTEXT = b"partnerloop/overlap-pair/v1\x00"
-_SEED_CONTEXT = b"partnerloop/overlap-noise/v1\x00"
+
+@dataclass(frozen=True)
+class Release:
+    """One noised measurement of a pair (`first`, `second`: the pair's tenants sorted)."""
+
+    overlap: int  # noised, rounded; may be below MINIMUM (then nobody is shown a number)
+    first_size: int  # noised
+    second_size: int  # noised
 
 
 @dataclass(frozen=True)
@@ -51,16 +61,6 @@ class OverlapEstimate:
         return f"fewer than {self.minimum}" if self.suppressed else f"about {self.overlap}"
 
 
-@dataclass(frozen=True)
-class Counts:
-    """The exact sizes, and the noise seed that belongs to this intersection and pair."""
-
-    mine: int
-    theirs: int
-    overlap: int
-    seed: bytes
-
-
 def true_overlap(key: bytes, partnership_id: str, mine: Iterable[str], theirs: Iterable[str]) -> tuple[int, int, int]:
     """(|mine|, |theirs|, |mine ∩ theirs|) on per-partnership hashes."""
     rekey = partnership_hasher(key, partnership_id)
@@ -69,60 +69,34 @@ def true_overlap(key: bytes, partnership_id: str, mine: Iterable[str], theirs: I
     return len(mine_keyed), len(theirs_keyed), len(mine_keyed & theirs_keyed)
 
 
-def _pair_key(key: bytes, tenants: tuple[str, str]) -> bytes:
-    # Per pair, not per partnership: ending and re-proposing must not buy a fresh draw.
-    first, second = sorted(tenants)
-    return hmac.digest(key, _PAIR_CONTEXT + first.encode() + b"\x00" + second.encode(), "sha256")
-
-
-def noise_seed(key: bytes, tenants: tuple[str, str], shared: Iterable[str]) -> bytes:
-    """The seed of the noise for this pair and intersection (stored hashes of the shared customers)."""
-    pair_key = _pair_key(key, tenants)
-    # The smallest member under the pair's key (a min-hash): unchanged by one more or one fewer
-    # member unless that member is the minimum, which nobody without the key can aim for.
-    smallest = min((hmac.digest(pair_key, h.encode(), "sha256") for h in shared), default=b"")
-    return hmac.digest(pair_key, _SEED_CONTEXT + smallest, "sha256")
-
-
-def laplace(seed: bytes, scale: float) -> float:
-    """A Laplace draw that is a pure function of `seed`."""
-    # 53 bits of the seed as a uniform in (0, 1), never exactly 0.
-    u = (int.from_bytes(hashlib.sha256(seed).digest()[:7], "big") >> 3) / 2**53 + 2**-54 - 0.5
+def laplace(rng: random.Random, scale: float) -> float:
+    """A Laplace draw of mean 0 (inverse CDF of a uniform in (-1/2, 1/2))."""
+    u = rng.random() - 0.5
+    while u == -0.5:  # log(0) otherwise
+        u = rng.random() - 0.5
     return -scale * math.copysign(1.0, u) * math.log(1 - 2 * abs(u))
 
 
-def publishable(counts: Counts) -> OverlapEstimate:
-    """Turn exact counts into what may be shown: noised, rounded, suppressed on the noised value."""
-    noisy = counts.overlap + laplace(counts.seed, NOISE_SCALE)
-    shown = int(round(noisy / ROUNDING) * ROUNDING)
-    # The decision to suppress reads only the noised value: a true 49 and a true 50 look alike.
-    if shown < MINIMUM:
-        return OverlapEstimate(None, None, None, suppressed=True)
-    # Capped by the side sizes, which each side knows of itself anyway.
-    shown = min(shown, counts.mine, counts.theirs)
+def release(first_size: int, second_size: int, overlap: int, rng: random.Random) -> Release:
+    """Noise the exact counts of a pair (sizes in the pair's sorted order) for one release."""
+    noised = overlap + laplace(rng, 1 / COUNT_EPSILON)
+    return Release(
+        overlap=int(round(noised / ROUNDING) * ROUNDING),
+        first_size=max(0, round(first_size + laplace(rng, 1 / SIZE_EPSILON))),
+        second_size=max(0, round(second_size + laplace(rng, 1 / SIZE_EPSILON))),
+    )
+
+
+def shown_to(measured: Release, *, mine: int, theirs: int) -> OverlapEstimate:
+    """A release as one side sees it (`mine`, `theirs`: the noised sizes in that side's order)."""
+    # Capped by the noised sizes: post-processing, so it costs no privacy.
+    shown = min(measured.overlap, mine, theirs)
+    # Suppression reads only noised values: a true 49 and a true 50 look alike.
     if shown < MINIMUM:
         return OverlapEstimate(None, None, None, suppressed=True)
     return OverlapEstimate(
         overlap=shown,
-        share_of_mine=round(shown / counts.mine, 2),
-        share_of_theirs=round(shown / counts.theirs, 2),
+        share_of_mine=round(shown / mine, 2),
+        share_of_theirs=round(shown / theirs, 2),
         suppressed=False,
     )
-
-
-def count(
-    key: bytes, tenants: tuple[str, str], partnership_id: str, mine: Iterable[str], theirs: Iterable[str]
-) -> Counts:
-    """The exact counts and the noise seed from the two sides' stored keyed hashes (`tenants`: mine, theirs)."""
-    mine_set, theirs_set = set(mine), set(theirs)
-    sizes = true_overlap(key, partnership_id, mine_set, theirs_set)
-    # The stored hashes are the same platform-keyed values on both sides, so their intersection is
-    # the per-partnership one; the seed is keyed by the pair so it survives re-partnering.
-    return Counts(*sizes, seed=noise_seed(key, tenants, mine_set & theirs_set))
-
-
-def estimate(
-    key: bytes, tenants: tuple[str, str], partnership_id: str, mine: Iterable[str], theirs: Iterable[str]
-) -> OverlapEstimate:
-    """The overlap estimate from the two sides' stored keyed hashes."""
-    return publishable(count(key, tenants, partnership_id, mine, theirs))

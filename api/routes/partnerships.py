@@ -12,7 +12,7 @@ from api.deps import SessionDep, SettingsDep
 from api.etags import ConditionalRoute
 from api.pagination import Page, Paging
 from api.routes.discovery import PublicProfile, public_profile
-from partners import overlap_snapshots, partnerships, profiles, serving
+from partners import overlap_releases, partnerships, profiles, serving
 from partners import terms as terms_store
 from partners.db import utcnow
 from partners.partnership_rules import Action, State
@@ -233,31 +233,38 @@ def propose_terms(
 
 
 class OverlapOut(BaseModel):
-    overlap: int | None = Field(description="Customers in both audiences, rounded and noised; null when suppressed")
+    overlap: int | None = Field(description="Customers in both audiences, noised and rounded; null when suppressed")
     share_of_mine: float | None
     share_of_theirs: float | None
     suppressed: bool
     minimum: int
     display: str
+    as_of: datetime = Field(description="When this estimate was measured; it is replayed until the next one")
+    releases_left: int = Field(description="Fresh estimates this pair of retailers may still get (privacy budget)")
+    next_release_at: datetime | None = Field(description="The earliest next measurement; null once the budget is spent")
 
 
 @router.get(
     "/partnerships/{partnership_id}/overlap",
-    summary="Audience overlap estimate (consenting customers only; suppressed below a minimum)",
-    responses={409: {"description": "The partnership is not active"}},
+    summary="Audience overlap estimate (consenting customers only; differentially private; suppressed below 50)",
+    responses={409: {"description": "The partnership is not active, or a side did not opt in"}},
 )
 def audience_overlap(
     partnership_id: str, caller: PartnersRead, session: SessionDep, settings: SettingsDep
 ) -> OverlapOut:
     key = settings.identity_hash_key.get_secret_value().encode()
-    found = overlap_snapshots.overlap_for(session, caller.tenant_id, partnership_id, key, utcnow().date())
+    found = overlap_releases.overlap_for(session, caller.tenant_id, partnership_id, key, utcnow())
+    shown = found.estimate
     return OverlapOut(
-        overlap=found.overlap,
-        share_of_mine=found.share_of_mine,
-        share_of_theirs=found.share_of_theirs,
-        suppressed=found.suppressed,
-        minimum=found.minimum,
-        display=found.display,
+        overlap=shown.overlap,
+        share_of_mine=shown.share_of_mine,
+        share_of_theirs=shown.share_of_theirs,
+        suppressed=shown.suppressed,
+        minimum=shown.minimum,
+        display=shown.display,
+        as_of=found.as_of,
+        releases_left=found.releases_left,
+        next_release_at=found.next_release_at,
     )
 
 

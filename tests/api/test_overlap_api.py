@@ -1,4 +1,4 @@
-"""Audience overlap over HTTP: consenting customers only, suppressed below 50, one answer a day."""
+"""Audience overlap over HTTP: consenting customers only, suppressed below 50, replayed until its refresh."""
 
 from collections.abc import Callable
 from datetime import timedelta
@@ -11,6 +11,7 @@ from partners.consent_rules import Action, Method, Purpose, Source
 from partners.customers import Customer
 from partners.db import utcnow
 from partners.notices import ConsentNotice
+from partners.overlap import MAX_RELEASES
 from partners.partnerships import Partnership, is_active_partner
 from partners.retailers import Tenant
 from tests.factories_partners import CARE_CATEGORIES
@@ -67,7 +68,7 @@ def test_overlap_counts_consenting_customers_and_suppresses_small_sets(
     assert small["display"] == "fewer than 50"
 
 
-def test_overlap_above_the_minimum_is_shown_rounded_and_replayed_all_day(
+def test_overlap_above_the_minimum_is_shown_rounded_and_replayed(
     client: TestClient,
     session: Session,
     make_profile: Callable[..., Tenant],
@@ -93,7 +94,8 @@ def test_overlap_above_the_minimum_is_shown_rounded_and_replayed_all_day(
         f"/v1/partnerships/{ptn.id}/overlap",
         headers={"Authorization": f"Bearer {token_for(['partners:read'], tenant=beds)}"},
     ).json()
-    assert again == beds_view, "one estimate a day: repeating the question yields nothing new"
+    assert again == beds_view, "one release per refresh: repeating the question yields nothing new"
+    assert beds_view["releases_left"] == MAX_RELEASES - 1 and beds_view["next_release_at"] > beds_view["as_of"]
     care_view = client.get(
         f"/v1/partnerships/{ptn.id}/overlap",
         headers={"Authorization": f"Bearer {token_for(['partners:read'], tenant=care)}"},

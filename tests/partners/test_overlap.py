@@ -1,20 +1,23 @@
+"""The overlap estimate's arithmetic: per-partnership hashes, noise, rounding, suppression, and the attack."""
+
+from __future__ import annotations
+
 import math
 import random
 import statistics
-from collections.abc import Callable
-
-import pytest
 
 from partners.identity import keyed_email_hash, partnership_hash
 from partners.overlap import (
+    COUNT_EPSILON,
+    MAX_RELEASES,
     MINIMUM,
-    NOISE_SCALE,
+    RELEASE_EPSILON,
     ROUNDING,
-    Counts,
+    TOTAL_EPSILON,
     OverlapEstimate,
-    estimate,
-    noise_seed,
-    publishable,
+    Release,
+    release,
+    shown_to,
     true_overlap,
 )
 
@@ -25,13 +28,9 @@ def _hashes(start: int, count: int, domain: str = "example.com") -> list[str]:
     return [keyed_email_hash(KEY, f"person{i}@{domain}") for i in range(start, start + count)]
 
 
-def _stored(prefix: str, start: int, count: int) -> list[str]:
-    """Stand-ins for stored keyed hashes (any distinct strings), cheap enough for thousands of trials."""
-    return [f"{prefix}{i}" for i in range(start, start + count)]
-
-
-def _pairs(count: int) -> list[tuple[str, str]]:
-    return [(f"ten_mine{i}", f"ten_theirs{i}") for i in range(count)]
+def _shown(overlap: int, rng: random.Random, size: int = 1000) -> OverlapEstimate:
+    measured = release(size, size, overlap, rng)
+    return shown_to(measured, mine=measured.first_size, theirs=measured.second_size)
 
 
 def test_the_overlap_is_counted_on_per_partnership_hashes() -> None:
@@ -40,129 +39,84 @@ def test_the_overlap_is_counted_on_per_partnership_hashes() -> None:
     assert partnership_hash(KEY, "ptn_a", mine[0]) != partnership_hash(KEY, "ptn_b", mine[0])
 
 
-def _shown(overlap: int, pair: tuple[str, str], size: int = 1000) -> OverlapEstimate:
-    # A seed that belongs to this pair and a distinct intersection (the values need not be real hashes).
-    return publishable(Counts(size, size, overlap, noise_seed(KEY, pair, [f"m{overlap}"])))
+def test_the_budget_allows_a_fixed_number_of_releases() -> None:
+    assert MAX_RELEASES == 6
+    assert MAX_RELEASES * RELEASE_EPSILON <= TOTAL_EPSILON
 
 
-@pytest.mark.parametrize("overlap", [0, 1, 10])
-def test_far_below_the_minimum_nothing_is_shown(overlap: int) -> None:
-    for pair in _pairs(300):
-        shown = _shown(overlap, pair)
-        assert shown.suppressed
-        assert shown.overlap is None and shown.share_of_mine is None
-        assert shown.display == f"fewer than {MINIMUM}"
+def test_far_below_the_minimum_a_number_is_practically_never_shown() -> None:
+    rng = random.Random(1)
+    for overlap in (0, 10):
+        results = [_shown(overlap, rng) for _ in range(2000)]
+        assert sum(not r.suppressed for r in results) / len(results) < 0.03
+        hidden = next(r for r in results if r.suppressed)
+        assert hidden.overlap is None and hidden.share_of_mine is None and hidden.share_of_theirs is None
+        assert hidden.display == f"fewer than {MINIMUM}"
 
 
 def test_suppression_is_decided_on_the_noised_value_so_the_threshold_reveals_nothing() -> None:
-    # Before, a true 49 was always suppressed and a true 50 shown 82 % of the time: the
-    # threshold itself told which side of 50 the truth was. Now both are shown about as often.
-    pairs = _pairs(2000)
-    shown_49 = sum(not _shown(49, pair).suppressed for pair in pairs) / len(pairs)
-    shown_50 = sum(not _shown(50, pair).suppressed for pair in pairs) / len(pairs)
-    assert 0.5 < shown_49 < 0.95 and 0.5 < shown_50 < 0.95
-    assert abs(shown_50 - shown_49) < 0.08, (shown_49, shown_50)
+    # Deciding on the true count would make a true 49 always hidden and a true 50 mostly shown.
+    rng = random.Random(2)
+    shown_49 = sum(not _shown(49, rng).suppressed for _ in range(4000)) / 4000
+    shown_50 = sum(not _shown(50, rng).suppressed for _ in range(4000)) / 4000
+    assert 0.5 < shown_49 < 0.85 and 0.5 < shown_50 < 0.85
+    assert abs(shown_50 - shown_49) < 0.06, (shown_49, shown_50)
 
 
-def test_shown_counts_are_rounded_noised_and_close() -> None:
-    results = [_shown(400, pair, 2000) for pair in _pairs(300)]
-    values = [r.overlap for r in results]
-    assert all(v is not None and v % ROUNDING == 0 for v in values)
-    assert all(abs(v - 400) <= 60 for v in values if v is not None)
-    assert len(set(values)) > 1, "the noise differs between pairs"
-    assert results[0].share_of_mine == round(values[0] / 2000, 2)  # type: ignore[operator]
-    mean_noise = statistics.fmean(v - 400 for v in values if v is not None)
-    assert abs(mean_noise) < 2, "the noise is centred"
+def test_shown_counts_are_rounded_centred_and_nine_in_ten_within_30() -> None:
+    rng = random.Random(3)
+    results = [_shown(400, rng, 2000) for _ in range(2000)]
+    values = [r.overlap for r in results if r.overlap is not None]
+    assert len(values) == len(results)
+    assert all(v % ROUNDING == 0 for v in values)
+    assert sum(abs(v - 400) <= 30 for v in values) / len(values) >= 0.9
+    assert abs(statistics.fmean(v - 400 for v in values)) < 1.5, "the noise is centred"
+    assert len(set(values)) > 5, "the noise is drawn afresh"
 
 
-def test_the_same_intersection_always_gets_the_same_answer() -> None:
-    mine, theirs = _hashes(0, 500), _hashes(100, 500)
-    pair = ("ten_beds", "ten_care")
-    first = estimate(KEY, pair, "ptn_1", mine, theirs)
-    # Another partnership of the same pair, either side asking, the asker padding its own side.
-    assert estimate(KEY, pair, "ptn_2", mine, theirs) == first
-    assert estimate(KEY, pair[::-1], "ptn_1", theirs, mine).overlap == first.overlap
-    assert estimate(KEY, pair, "ptn_3", mine + _hashes(0, 200, "fake.example"), theirs).overlap == first.overlap
-    assert first.overlap is not None and abs(first.overlap - 400) <= 60
-
-
-def test_one_customer_more_or_less_rarely_moves_the_answer() -> None:
-    # The noise follows the intersection's min-hash: one more shared customer keeps it unless that
-    # customer is the new minimum, and then the answer moves only if it crosses a rounding step.
-    theirs = _stored("s", 0, 600)
-    moved = 0
-    pairs = _pairs(500)
-    for i, pair in enumerate(pairs):
-        # 200 shared customers and 300 of the asker's own; then one more shared.
-        base = _stored("s", 100 + i % 50, 200) + _stored(f"own{i}-", 0, 300)
-        with_one = [*base, theirs[i % 100]]
-        moved += estimate(KEY, pair, "ptn_x", base, theirs) != estimate(KEY, pair, "ptn_x", with_one, theirs)
-    assert moved / len(pairs) < 0.2, moved
+def test_shares_and_caps_use_the_noised_sizes_only() -> None:
+    measured = Release(overlap=500, first_size=400, second_size=1000)
+    shown = shown_to(measured, mine=400, theirs=1000)
+    assert shown.overlap == 400, "capped by the smaller noised side"
+    assert (shown.share_of_mine, shown.share_of_theirs) == (1.0, 0.4)
+    mirrored = shown_to(measured, mine=1000, theirs=400)
+    assert (mirrored.share_of_mine, mirrored.share_of_theirs) == (0.4, 1.0)
 
 
 # --- the differencing attack ------------------------------------------------------------------
 # An attacker partnered with a shop wants to know whether one person (the target) is among the
-# shop's consenting customers. It adds the target's email to its own side on some days and not
-# on others, pads its side with made-up customers to look like a new question, ends and
-# re-proposes the partnership for fresh estimates, and compares the averages with and without.
+# shop's consenting customers: it puts the target's email on its own side for some measurements
+# and not for others, and compares. With fresh noise and no budget, averaging wins; with the
+# pair's budget it gets MAX_RELEASES measurements in all, and DP bounds any test it can run.
 
 
-def _old_scheme(overlap: int, rng: random.Random) -> int | None:
-    """The estimate as it was: suppressed on the true count, Laplace noise drawn afresh each time."""
-    if overlap < MINIMUM:
-        return None
-    u = rng.random() - 0.5
-    noisy = overlap - NOISE_SCALE * math.copysign(1.0, u) * math.log(1 - 2 * abs(u))
-    shown = int(round(noisy / ROUNDING) * ROUNDING)
-    return shown if shown >= MINIMUM else None
-
-
-Oracle = Callable[[list[str], list[str], int, str, int], int | None]
-
-
-def _attack(oracle: Oracle, trials: int, days: int, partnerships: int, paddings: int) -> tuple[float, bool]:
-    """The attacker's accuracy at telling members from non-members, and whether any arm's answers varied."""
-    rng = random.Random(7)
-    correct, varied = 0, False
+def _attacker_accuracy(measurements: int, trials: int, seed: int) -> float:
+    """Accuracy of the likelihood-ratio test (the best one) on alternating measurements of the noised count."""
+    rng = random.Random(seed)
+    scale = 1 / COUNT_EPSILON
+    correct = 0
     for trial in range(trials):
         member = trial % 2 == 0
-        shop = _stored(f"shop{trial}-", 0, 300)
-        target = shop[0] if member else f"elsewhere{trial}"
-        # 120 customers the two really share and 200 of the attacker's own (the caps never bind).
-        mine = shop[100:220] + _stored(f"attacker{trial}-", 0, 200)
-        arms: dict[bool, list[int]] = {False: [], True: []}
-        for day in range(days):
-            for repartnered in range(partnerships):
-                for pad in range(paddings):
-                    padded = mine + _stored(f"fake{trial}-{pad}-", 0, pad * 3)
-                    for probing in (False, True):
-                        asked = [*padded, target] if probing else padded
-                        answer = oracle(asked, shop, day, f"ptn_{trial}_{repartnered}", rng.randrange(2**32))
-                        arms[probing].append(answer or 0)
-        varied |= any(len(set(arm)) > 1 for arm in arms.values())
-        mean_gap = statistics.fmean(arms[True]) - statistics.fmean(arms[False])
-        guessed_member = mean_gap > 0.5
-        correct += guessed_member == member
-    return correct / trials, varied
+        base = 120
+        log_ratio = 0.0  # log P(answers | member) - log P(answers | not)
+        for i in range(measurements):
+            probing = i % 2 == 1
+            truth = base + (1 if probing and member else 0)
+            noised = truth + (-scale * math.copysign(1.0, u := rng.random() - 0.5) * math.log(1 - 2 * abs(u)))
+            if probing:
+                # Laplace likelihoods of the answer under "count is base+1" vs "count is base".
+                log_ratio += (abs(noised - base) - abs(noised - base - 1)) / scale
+        correct += (log_ratio > 0) == member
+    return correct / trials
 
 
-def test_the_differencing_attack_wins_against_the_old_scheme() -> None:
-    def old(asked: list[str], shop: list[str], day: int, partnership: str, draw: int) -> int | None:
-        return _old_scheme(len(set(asked) & set(shop)), random.Random(draw))
-
-    # Two years of daily questions, with and without the target, over three partnerships.
-    accuracy, varied = _attack(old, trials=40, days=365, partnerships=3, paddings=1)
-    assert varied
-    assert accuracy >= 0.85, accuracy
+def test_without_a_budget_the_differencing_attack_wins() -> None:
+    # Two years of daily fresh measurements, half of them with the target: the old way.
+    assert _attacker_accuracy(measurements=730, trials=400, seed=4) >= 0.75
 
 
-def test_the_differencing_attack_learns_nothing_more_from_repetition_against_the_new_scheme() -> None:
-    def new(asked: list[str], shop: list[str], day: int, partnership: str, draw: int) -> int | None:
-        # Neither the day nor any randomness reaches the estimate: only the pair and the intersection.
-        return estimate(KEY, ("ten_attacker", "ten_shop"), partnership, asked, shop).overlap
-
-    accuracy, varied = _attack(new, trials=200, days=2, partnerships=2, paddings=2)
-    # Every day, partnership and padding gave the same answer: averaging more samples cannot help, and
-    # what is left is the rare move of one answer when the target is a member (about 1 in 10).
-    assert not varied
-    assert accuracy <= 0.62, accuracy
+def test_within_the_budget_the_attack_stays_under_the_privacy_bound() -> None:
+    bound = math.exp(TOTAL_EPSILON) / (1 + math.exp(TOTAL_EPSILON))  # ≈ 0.73 for ε = 1
+    accuracy = _attacker_accuracy(measurements=MAX_RELEASES, trials=4000, seed=5)
+    assert accuracy <= bound, (accuracy, bound)
+    assert accuracy < 0.6, accuracy
