@@ -24,11 +24,12 @@ from partners.identity import partnership_hasher
 
 MINIMUM = 50
 ROUNDING = 10
-# Privacy loss per release: the shared count (sensitivity 1) and each side's size (one customer
-# changes at most its own side's size by 1). Noise scales are 1/ε: 10 on the count, 20 on sizes.
+# Privacy loss per release, for one person: the shared count moves by at most 1, and each side's
+# size by at most 1 (a person may be a customer of both). Noise scales are 1/ε: 10 on the count,
+# 20 on each size.
 COUNT_EPSILON = 0.1
 SIZE_EPSILON = 0.05
-RELEASE_EPSILON = COUNT_EPSILON + SIZE_EPSILON
+RELEASE_EPSILON = COUNT_EPSILON + 2 * SIZE_EPSILON
 # The pair's lifetime budget: an attacker's confidence about one customer moves from 50 % to at
 # most e/(1+e) ≈ 73 %, however many questions are asked.
 TOTAL_EPSILON = 1.0
