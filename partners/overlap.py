@@ -90,8 +90,8 @@ def release(first_size: int, second_size: int, overlap: int, rng: random.Random)
 
 def shown_to(measured: Release, *, mine: int, theirs: int) -> OverlapEstimate:
     """A release as one side sees it (`mine`, `theirs`: the noised sizes in that side's order)."""
-    # Capped by the noised sizes: post-processing, so it costs no privacy.
-    shown = min(measured.overlap, mine, theirs)
+    # Capped by the noised sizes, rounded down like the count: post-processing, so it costs no privacy.
+    shown = min(measured.overlap, mine // ROUNDING * ROUNDING, theirs // ROUNDING * ROUNDING)
     # Suppression reads only noised values: a true 49 and a true 50 look alike.
     if shown < MINIMUM:
         return OverlapEstimate(None, None, None, suppressed=True)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import random
 from datetime import datetime
+from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from api.auth.principal import PartnershipsWrite, PartnersRead, Principal
@@ -232,6 +234,11 @@ def propose_terms(
     return _detail(session, changed)
 
 
+def overlap_randomness() -> random.Random:
+    """Where the overlap noise comes from: the OS's random source (tests pin a seed)."""
+    return random.SystemRandom()
+
+
 class OverlapOut(BaseModel):
     overlap: int | None = Field(description="Customers in both audiences, noised and rounded; null when suppressed")
     share_of_mine: float | None
@@ -250,10 +257,14 @@ class OverlapOut(BaseModel):
     responses={409: {"description": "The partnership is not active, or a side did not opt in"}},
 )
 def audience_overlap(
-    partnership_id: str, caller: PartnersRead, session: SessionDep, settings: SettingsDep
+    partnership_id: str,
+    caller: PartnersRead,
+    session: SessionDep,
+    settings: SettingsDep,
+    rng: Annotated[random.Random, Depends(overlap_randomness)],
 ) -> OverlapOut:
     key = settings.identity_hash_key.get_secret_value().encode()
-    found = overlap_releases.overlap_for(session, caller.tenant_id, partnership_id, key, utcnow())
+    found = overlap_releases.overlap_for(session, caller.tenant_id, partnership_id, key, utcnow(), rng)
     shown = found.estimate
     return OverlapOut(
         overlap=shown.overlap,

@@ -1,11 +1,15 @@
 """Audience overlap over HTTP: consenting customers only, suppressed below 50, replayed until its refresh."""
 
+import random
 from collections.abc import Callable
 from datetime import timedelta
 
+import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
+from api.routes.partnerships import overlap_randomness
 from partners import consent
 from partners.consent_rules import Action, Method, Purpose, Source
 from partners.customers import Customer
@@ -15,6 +19,12 @@ from partners.overlap import MAX_RELEASES
 from partners.partnerships import Partnership, is_active_partner
 from partners.retailers import Tenant
 from tests.factories_partners import CARE_CATEGORIES
+
+
+@pytest.fixture(autouse=True)
+def seeded_noise(app: FastAPI) -> None:
+    # Each app is built per test, so the override goes with it.
+    app.dependency_overrides[overlap_randomness] = lambda: random.Random(20261202)
 
 
 def _audience(

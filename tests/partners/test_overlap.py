@@ -75,12 +75,12 @@ def test_shown_counts_are_rounded_centred_and_nine_in_ten_within_30() -> None:
 
 
 def test_shares_and_caps_use_the_noised_sizes_only() -> None:
-    measured = Release(overlap=500, first_size=400, second_size=1000)
-    shown = shown_to(measured, mine=400, theirs=1000)
-    assert shown.overlap == 400, "capped by the smaller noised side"
-    assert (shown.share_of_mine, shown.share_of_theirs) == (1.0, 0.4)
-    mirrored = shown_to(measured, mine=1000, theirs=400)
-    assert (mirrored.share_of_mine, mirrored.share_of_theirs) == (0.4, 1.0)
+    measured = Release(overlap=500, first_size=407, second_size=1000)
+    shown = shown_to(measured, mine=407, theirs=1000)
+    assert shown.overlap == 400, "capped by the smaller noised side, rounded down"
+    assert (shown.share_of_mine, shown.share_of_theirs) == (0.98, 0.4)
+    mirrored = shown_to(measured, mine=1000, theirs=407)
+    assert (mirrored.share_of_mine, mirrored.share_of_theirs) == (0.4, 0.98)
 
 
 # --- the differencing attack ------------------------------------------------------------------
