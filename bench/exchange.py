@@ -155,26 +155,28 @@ def sample(engine: Engine, hosts: int, per_host: int) -> tuple[list[str], list[t
     return chosen, [(str(t), str(e)) for t, e in rows]
 
 
-def make_clients(engine: Engine, hosts: list[str]) -> dict[str, tuple[str, str]]:
-    """An `exchange:read` API client per host (made through the domain): id and secret."""
+def make_clients(
+    engine: Engine, hosts: list[str], scopes: tuple[str, ...] = (str(Scope.exchange_read),)
+) -> dict[str, tuple[str, str]]:
+    """An API client per host with `scopes` (made through the domain): id and secret."""
     made = {}
     with unit_of_work(engine) as session:
         for host in hosts:
-            issued = clients.create_client(
-                session, host, "exchange bench", [str(Scope.exchange_read)], frozenset(Scope), "usr_bench"
-            )
+            issued = clients.create_client(session, host, "exchange bench", list(scopes), frozenset(Scope), "usr_bench")
             made[host] = (issued.client.id, issued.secret)
     return made
 
 
-def tokens_for(base: str, made: dict[str, tuple[str, str]]) -> dict[str, str]:
-    """A client-credentials access token per host, from /oauth/token."""
+def tokens_for(
+    base: str, made: dict[str, tuple[str, str]], scopes: tuple[str, ...] = (str(Scope.exchange_read),)
+) -> dict[str, str]:
+    """A client-credentials access token per host for `scopes`, from /oauth/token."""
     found = {}
     with httpx.Client(base_url=base, headers=HEADERS, timeout=30) as http:
         for host, (client_id, secret) in made.items():
             response = http.post(
                 "/oauth/token",
-                data={"grant_type": "client_credentials", "scope": str(Scope.exchange_read)},
+                data={"grant_type": "client_credentials", "scope": " ".join(scopes)},
                 auth=(client_id, secret),
             )
             response.raise_for_status()
@@ -214,7 +216,9 @@ def run_wrk(name: str, script: Path, base: str, connections: int, duration: int,
     )
 
 
-def start_server(args: argparse.Namespace, log_path: Path) -> subprocess.Popen[bytes]:
+def start_server(
+    args: argparse.Namespace, log_path: Path, extra_env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     env = dict(os.environ)
     env.update(
         PARTNERLOOP_ENVIRONMENT="production",
@@ -230,6 +234,7 @@ def start_server(args: argparse.Namespace, log_path: Path) -> subprocess.Popen[b
         PARTNERLOOP_RATE_LIMIT_PER_MINUTE="600000",
         PARTNERLOOP_RATE_LIMIT_BURST="10000",
     )
+    env.update(extra_env or {})
     partnerloop = shutil.which("partnerloop", path=str(Path(sys.executable).parent)) or "partnerloop"
     command = [partnerloop, "serve", "--host", "127.0.0.1", "--port", str(args.port), "--workers", str(args.workers)]
     log = log_path.open("wb")
