@@ -220,8 +220,8 @@ def _apply_item(session: Session, claim: FeedClaim, index: int, raw: Any, now: d
     controlled = refused_in_json(raw)
     if controlled is not None:
         path, char = controlled
-        where = ".".join(path) or "the item"
-        _item_error(tally, index, external_id, ".".join(path) or None, control_message(where, char))
+        field = ".".join(path) or None
+        _item_error(tally, index, external_id, field, control_message(field or "the item", char))
         return
     try:
         item = OfferFeedItem.model_validate(raw)
