@@ -23,13 +23,11 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import BigInteger, Index, event, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import SessionTransaction
 from sqlmodel import Field, Session, SQLModel, col
 
-from partners.db import UTCDateTime, utcnow
+from partners.db import UTCDateTime, upsert_insert, utcnow
 
 _PENDING = "partnerloop.changes"
 
@@ -116,8 +114,7 @@ def _reserve(session: OrmSession, tenant_id: str, count: int) -> int:
 
 
 def _insert(session: OrmSession, table: Any) -> Any:
-    dialect = session.get_bind().dialect.name
-    return (pg_insert if dialect == "postgresql" else sqlite_insert)(table)
+    return upsert_insert(table, session.get_bind().dialect.name)
 
 
 def _number(session: OrmSession, tenant_id: str, feeds: dict[str, set[str]], now: datetime) -> None:

@@ -79,6 +79,11 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None
 Write = tuple[Insert, dict[str, Any]]
 
 
+def upsert_insert(table: Table, dialect_name: str) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT that takes `on_conflict_do_nothing/update`: both dialects have one, with the same API."""
+    return (postgresql.insert if dialect_name == "postgresql" else sqlite.insert)(table)
+
+
 @functools.cache
 def multirow_insert(table: Table, columns: tuple[str, ...], count: int, prefix: str) -> Insert:
     """INSERT of `count` rows with named parameters (`{prefix}{i}_{column}`), built once per shape:

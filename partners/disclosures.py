@@ -8,12 +8,10 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import ForeignKeyConstraint, Insert, Table, bindparam, func
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, col
 
-from partners.db import UTCDateTime, Write, multirow_params, owned, utcnow
+from partners.db import UTCDateTime, Write, multirow_params, owned, upsert_insert, utcnow
 
 
 class Disclosure(SQLModel, table=True):
@@ -83,10 +81,9 @@ def disclosures_write(
 @functools.cache
 def _upsert(dialect: str, count: int) -> Insert:
     table: Table = Disclosure.__table__  # type: ignore[attr-defined]
-    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
     latest = func.greatest if dialect == "postgresql" else func.max
     rows = [{c: bindparam(f"d{i}_{c}", type_=table.c[c].type) for c in _COLUMNS} for i in range(count)]
-    statement = insert(table).values(rows)
+    statement = upsert_insert(table, dialect).values(rows)
     return statement.on_conflict_do_update(
         index_elements=[table.c.tenant_id, table.c.customer_id, table.c.partner_tenant_id],
         set_={"last_at": latest(table.c.last_at, statement.excluded.last_at)},

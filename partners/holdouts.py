@@ -20,13 +20,20 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from sqlalchemy import ForeignKeyConstraint, Index, Insert, Select, Table, bindparam, select, text
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, col
 
 from partners import partnerships, placements
-from partners.db import UTCDateTime, Write, execute_together, keyset_page, multirow_params, owned, utcnow
+from partners.db import (
+    UTCDateTime,
+    Write,
+    execute_together,
+    keyset_page,
+    multirow_params,
+    owned,
+    upsert_insert,
+    utcnow,
+)
 from partners.errors import Conflict, Invalid, NotFound
 from partners.ids import new_id
 
@@ -168,9 +175,8 @@ def assignments_statement(
 @functools.cache
 def _assignments_insert(dialect: str, count: int) -> Insert:
     table: Table = HoldoutAssignment.__table__  # type: ignore[attr-defined]
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
     rows = [{c: bindparam(f"h{i}_{c}", type_=table.c[c].type) for c in _ASSIGNMENT_COLUMNS} for i in range(count)]
-    return insert(table).values(rows).on_conflict_do_nothing()
+    return upsert_insert(table, dialect).values(rows).on_conflict_do_nothing()
 
 
 def assignments_write(

@@ -7,14 +7,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from partners import partnerships, profiles
 from partners.consent_ledger import consenting_email_hashes
 from partners.consent_rules import Purpose
-from partners.db import UTCDateTime
+from partners.db import UTCDateTime, upsert_insert
 from partners.errors import Conflict
 from partners.overlap import MAX_RELEASES, REFRESH, OverlapEstimate, Release, release, shown_to, true_overlap
 from partners.partnership_rules import State
@@ -123,4 +121,4 @@ def _answer(stored: OverlapRelease, *, mine_first: bool) -> OverlapAnswer:
 
 def _insert(session: Session) -> Any:
     table = OverlapRelease.__table__  # type: ignore[attr-defined]
-    return (pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert)(table)
+    return upsert_insert(table, session.get_bind().dialect.name)
