@@ -216,13 +216,12 @@ def run_wrk(name: str, script: Path, base: str, connections: int, duration: int,
     )
 
 
-def start_server(
-    args: argparse.Namespace, log_path: Path, extra_env: dict[str, str] | None = None
-) -> subprocess.Popen[bytes]:
+def server_env(database_url: str, extra_env: dict[str, str] | None = None) -> dict[str, str]:
+    """The settings the bench runs Partnerloop's processes with: production, fixed keys, wide limits."""
     env = dict(os.environ)
     env.update(
         PARTNERLOOP_ENVIRONMENT="production",
-        PARTNERLOOP_DATABASE_URL=args.database_url,
+        PARTNERLOOP_DATABASE_URL=database_url,
         PARTNERLOOP_BASE_URL=ISSUER,
         # Fixed for the bench database: signing keys are stored encrypted under ENCRYPTION_KEY.
         PARTNERLOOP_SECRET_KEY="bench-secret-key-" + "s" * 40,
@@ -235,8 +234,28 @@ def start_server(
         PARTNERLOOP_RATE_LIMIT_BURST="10000",
     )
     env.update(extra_env or {})
-    partnerloop = shutil.which("partnerloop", path=str(Path(sys.executable).parent)) or "partnerloop"
-    command = [partnerloop, "serve", "--host", "127.0.0.1", "--port", str(args.port), "--workers", str(args.workers)]
+    return env
+
+
+def partnerloop_command() -> str:
+    """The `partnerloop` script of this interpreter's environment."""
+    return shutil.which("partnerloop", path=str(Path(sys.executable).parent)) or "partnerloop"
+
+
+def start_server(
+    args: argparse.Namespace, log_path: Path, extra_env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    env = server_env(args.database_url, extra_env)
+    command = [
+        partnerloop_command(),
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(args.port),
+        "--workers",
+        str(args.workers),
+    ]
     log = log_path.open("wb")
     server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)  # noqa: S603
     base = f"http://127.0.0.1:{args.port}"
