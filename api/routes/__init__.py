@@ -34,7 +34,9 @@ from api.routes import (
     webhooks,
 )
 
+# Starlette tries routes in this order: the exchange, the hot path, is matched first.
 ROUTERS: list[APIRouter] = [
+    exchange.router,
     health.router,
     metrics.router,
     oauth.router,
@@ -57,7 +59,6 @@ ROUTERS: list[APIRouter] = [
     partner_offers.router,
     offer_feeds.router,
     changes.router,
-    exchange.router,
     redemptions.router,
     shared_contacts.router,
     reports.router,
