@@ -9,7 +9,8 @@ API client with `exchange:read` for a sample of host tenants and gets a client-c
 token for each over HTTP, then drives, with wrk and the same connection count:
 `GET /healthz`, `POST /v1/exchange` for random (host, customer) pairs (recorded: answers,
 impressions on both sides, single-use codes reserved), and the same with `dry_run`.
-Prints throughput and latency percentiles of each, and the exchange's ratio to the no-op.
+Prints throughput and latency percentiles of each, the exchange's ratio to the no-op, and the
+CPU time per request of the serve processes and of PostgreSQL (from /proc: same machine only).
 
 Before the run, what earlier runs recorded is cleared (answers, impressions, disclosures,
 idempotency keys) and reserved codes are handed back, unless `--keep-usage`.
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import pwd
 import secrets
 import shutil
 import subprocess
@@ -111,6 +113,40 @@ class Result:
     non200: int
     socket_errors: int
     shown_share: float | None
+    app_cpu_ms: float | None = None  # CPU of the serve processes per request
+    pg_cpu_ms: float | None = None  # CPU of every PostgreSQL process per request
+
+
+class CpuMeter:
+    """CPU seconds used so far by the server's processes and by PostgreSQL's (same machine, /proc)."""
+
+    def __init__(self, server_pid: int) -> None:
+        self.server_pid = server_pid
+        try:
+            self.pg_uid: int | None = pwd.getpwnam("postgres").pw_uid
+        except KeyError:
+            self.pg_uid = None
+
+    @staticmethod
+    def _stat(pid: str) -> list[str]:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].split()
+
+    def read(self) -> tuple[float, float]:
+        app = pg = 0.0
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                fields = self._stat(entry.name)
+                owner = entry.stat().st_uid
+            except OSError:
+                continue  # it ended meanwhile
+            used = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            if int(entry.name) == self.server_pid or int(fields[1]) == self.server_pid:
+                app += used
+            elif owner == self.pg_uid:
+                pg += used
+        return app, pg
 
 
 def reset_usage(engine: Engine) -> str:
@@ -193,10 +229,14 @@ def lua_exchange(path: Path, tokens: dict[str, str], pairs: list[tuple[str, str]
     path.write_text("\n".join(lines) + _EXCHANGE % options + _DONE)
 
 
-def run_wrk(name: str, script: Path, base: str, connections: int, duration: int, threads: int) -> Result:
+def run_wrk(
+    name: str, script: Path, base: str, connections: int, duration: int, threads: int, meter: CpuMeter | None = None
+) -> Result:
     threads = min(threads, connections)  # wrk needs a connection per thread
     command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--timeout", "10s", "-s", str(script), base]
+    before = meter.read() if meter else (0.0, 0.0)
     done = subprocess.run(command, capture_output=True, text=True, check=True)  # noqa: S603
+    after = meter.read() if meter else (0.0, 0.0)
     if done.stderr.strip():
         print(done.stderr.strip(), file=sys.stderr)
     line = next(x for x in done.stdout.splitlines() if x.startswith("WRKJSON "))
@@ -213,6 +253,8 @@ def run_wrk(name: str, script: Path, base: str, connections: int, duration: int,
         non200=data["non200"],
         socket_errors=data["socket_errors"],
         shown_share=data["shown"] / answered if answered and name != "GET /healthz" else None,
+        app_cpu_ms=(after[0] - before[0]) * 1000 / data["requests"] if meter and data["requests"] else None,
+        pg_cpu_ms=(after[1] - before[1]) * 1000 / data["requests"] if meter and data["requests"] else None,
     )
 
 
@@ -314,17 +356,15 @@ def main() -> None:
         healthz.write_text(_HEALTHZ + _DONE)
         lua_exchange(recorded_script, tokens, pairs, dry=False, keys=args.idempotency_keys)
         lua_exchange(dry_script, tokens, pairs, dry=True, keys=args.idempotency_keys)
+        meter = CpuMeter(server.pid)
+        rounds = [("GET /healthz", healthz), ("POST /v1/exchange", recorded_script)]
+        if not args.no_dry_run:
+            rounds.append(("POST /v1/exchange dry_run", dry_script))
         for connections in (int(c) for c in args.connections.split(",")):
             if args.warmup:
                 run_wrk("warm-up", dry_script, base, connections, args.warmup, args.threads)
-            results.append(run_wrk("GET /healthz", healthz, base, connections, args.duration, args.threads))
-            results.append(
-                run_wrk("POST /v1/exchange", recorded_script, base, connections, args.duration, args.threads)
-            )
-            if not args.no_dry_run:
-                results.append(
-                    run_wrk("POST /v1/exchange dry_run", dry_script, base, connections, args.duration, args.threads)
-                )
+            for name, script in rounds:
+                results.append(run_wrk(name, script, base, connections, args.duration, args.threads, meter))
             print(f"  {connections} connections done", flush=True)
         if args.hold:
             input(f"server up at {base} (pid {server.pid}); Enter stops it ")
@@ -345,7 +385,7 @@ def report(args: argparse.Namespace, results: list[Result]) -> None:
     )
     print(
         f"{'endpoint':<27} {'conns':>5} {'req/s':>8} {'p50 ms':>7} {'p90 ms':>7} {'p99 ms':>7} {'max ms':>7} "
-        f"{'non-200':>7} {'shown':>6} {'x no-op':>7}"
+        f"{'non-200':>7} {'shown':>6} {'x no-op':>7} {'app CPU':>7} {'pg CPU':>7}"
     )
     noop: dict[int, float] = {}
     for r in results:
@@ -355,8 +395,14 @@ def report(args: argparse.Namespace, results: list[Result]) -> None:
         shown = f"{r.shown_share:.0%}" if r.shown_share is not None else "-"
         print(
             f"{r.name:<27} {r.connections:>5} {r.rps:>8,.0f} {r.p50:>7.1f} {r.p90:>7.1f} {r.p99:>7.1f} "
-            f"{r.max:>7.1f} {r.non200 + r.socket_errors:>7} {shown:>6} {ratio:>7.2f}"
+            f"{r.max:>7.1f} {r.non200 + r.socket_errors:>7} {shown:>6} {ratio:>7.2f} "
+            f"{_ms(r.app_cpu_ms):>7} {_ms(r.pg_cpu_ms):>7}"
         )
+    print("app CPU, pg CPU: milliseconds of CPU per request, of the serve processes and of PostgreSQL's")
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
 
 
 if __name__ == "__main__":
