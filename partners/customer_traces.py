@@ -20,10 +20,14 @@ from partners.codes import OfferCode
 from partners.deliveries import WebhookDelivery
 from partners.impressions import ExchangeAnswer, Impression
 from partners.redemptions import Redemption
+from partners.survey_answers import SURVEY_ANSWERED
 
 _CHUNK = 500
 # Event types whose data named the host's internal customer id before payload version 2.
 _CUSTOMER_EVENTS = (outbox.CONSENT_WITHDRAWN, outbox.ERASURE_REQUESTED)
+# Events to the tenant itself about its own customer, and the fields that name the customer.
+_OWN_CUSTOMER_EVENTS = (SURVEY_ANSWERED,)
+_OWN_CUSTOMER_FIELDS = ("customer_id", "customer_external_id")
 
 
 @dataclass(frozen=True)
@@ -141,31 +145,46 @@ def rewrite_earlier_events(session: Session, host_tenant_id: str, customer_id: s
     """Events written before payload version 2 named the customer's internal id: give them the
     current shape (the recipient's own references instead), in the outbox and in the bodies of their
     deliveries. Returns how many events were rewritten."""
-    query = select(outbox.OutboxEvent).where(
-        col(outbox.OutboxEvent.tenant_id) == host_tenant_id,
-        col(outbox.OutboxEvent.type).in_(_CUSTOMER_EVENTS),
-        col(outbox.OutboxEvent.payload)["customer_id"].as_string() == customer_id,
-    )
-    events = session.exec(query).all()
+    events = _naming(session, host_tenant_id, _CUSTOMER_EVENTS, customer_id)
     for event in events:
         payload = {key: value for key, value in event.payload.items() if key != "customer_id"}
         event.payload = payload | references(traces, event.recipient).as_payload()
         event.payload_version = webhook_events.payload_version(event.type)
-        session.add(event)
-        body = webhook_events.render_body(
-            event.id,
-            event.type,
-            event.created_at,
-            event.tenant_id,
-            event.recipient,
-            event.payload,
-            event.payload_version,
-        )
-        deliveries: Table = WebhookDelivery.__table__  # type: ignore[attr-defined]
-        session.execute(
-            update(deliveries)
-            .where(deliveries.c.tenant_id == event.recipient, deliveries.c.event_id == event.id)
-            .values(body=body.decode())
-        )
+        _store(session, event)
     session.flush()
     return len(events)
+
+
+def blank_own_events(session: Session, tenant_id: str, customer_id: str) -> int:
+    """Events to the tenant itself that name the customer keep their shape with the customer's
+    fields null, in the outbox and in their deliveries' bodies (erasure). Returns how many."""
+    events = _naming(session, tenant_id, _OWN_CUSTOMER_EVENTS, customer_id)
+    for event in events:
+        event.payload = event.payload | dict.fromkeys(_OWN_CUSTOMER_FIELDS)
+        _store(session, event)
+    session.flush()
+    return len(events)
+
+
+def _naming(session: Session, tenant_id: str, types: Sequence[str], customer_id: str) -> Sequence[outbox.OutboxEvent]:
+    """The tenant's events of these types whose data holds `customer_id`."""
+    query = select(outbox.OutboxEvent).where(
+        col(outbox.OutboxEvent.tenant_id) == tenant_id,
+        col(outbox.OutboxEvent.type).in_(types),
+        col(outbox.OutboxEvent.payload)["customer_id"].as_string() == customer_id,
+    )
+    return session.exec(query).all()
+
+
+def _store(session: Session, event: outbox.OutboxEvent) -> None:
+    """Save a changed event, and the body its deliveries send (or logged), rendered again."""
+    session.add(event)
+    body = webhook_events.render_body(
+        event.id, event.type, event.created_at, event.tenant_id, event.recipient, event.payload, event.payload_version
+    )
+    deliveries: Table = WebhookDelivery.__table__  # type: ignore[attr-defined]
+    session.execute(
+        update(deliveries)
+        .where(deliveries.c.tenant_id == event.recipient, deliveries.c.event_id == event.id)
+        .values(body=body.decode())
+    )

@@ -63,6 +63,7 @@ def erase_customer(
     traces = customer_traces.collect(session, tenant_id, customer.id)
     # Earlier events named our internal customer id; partners get their own references instead.
     customer_traces.rewrite_earlier_events(session, tenant_id, customer.id, traces)
+    customer_traces.blank_own_events(session, tenant_id, customer.id)
     for partner_id in notified:
         held = customer_traces.references(traces, partner_id).as_payload()
         payload = {"partner_id": partner_id, **held, "requested_at": now.isoformat()}

@@ -21,6 +21,8 @@ from partners import (
     privacy,
     purchases,
     redemptions,
+    survey_answers,
+    surveys,
     webhook_events,
     webhooks,
 )
@@ -241,6 +243,39 @@ def test_erasure_deletes_everything_but_keyed_suppression_entries(
     [delivery] = session.exec(select(WebhookDelivery).where(col(WebhookDelivery.event_id) == old.id)).all()
     body = json.loads(delivery.body)
     assert body["version"] == 2 and body["data"]["impression_ids"] == sorted(traced.impression_ids)
+
+
+def test_erasure_blanks_the_customer_in_survey_answered_events_and_their_deliveries(
+    session: Session,
+    settings: Settings,
+    shop: tuple[Tenant, Tenant, Customer, ConsentNotice],
+    make_endpoint: Callable[..., webhooks.IssuedEndpoint],
+) -> None:
+    tenant, _partner, customer, _notice = shop
+    make_endpoint(tenant, events=["survey.answered"])
+    purpose, definition = surveys.template("experience")
+    survey, _ = surveys.create(session, tenant.id, purpose, definition, template_name="experience")
+    link = survey_answers.issue_link(session, tenant.id, survey.id, "c-1", 7, utcnow())
+    opened = survey_answers.open_link(session, tenant.id, link.id, utcnow())
+    assert opened is not None
+    sent = {"found_us": ["search"], "experience": ["9"], "checkout": ["easy"], "recommend": ["10"]}
+    response = survey_answers.record_response(session, opened, sent, utcnow())
+    session.commit()
+    deliveries.dispatch(session, now=utcnow())
+    session.commit()
+    values = {"customer id": customer.id, "external id": customer.external_id}
+    assert {row.split(":")[0] for row in rows_naming(session, values)} >= {"outbox_events", "webhook_deliveries"}
+
+    privacy.erase_customer(session, tenant.id, "c-1", hash_key=hash_key(settings))
+    session.commit()
+
+    assert rows_naming(session, values) == []
+    [event] = session.exec(select(OutboxEvent).where(col(OutboxEvent.type) == survey_answers.SURVEY_ANSWERED)).all()
+    assert event.payload["response_id"] == response.id
+    assert event.payload["customer_id"] is None and event.payload["customer_external_id"] is None
+    [delivery] = session.exec(select(WebhookDelivery).where(col(WebhookDelivery.event_id) == event.id)).all()
+    data = json.loads(delivery.body)["data"]
+    assert data["survey_id"] == survey.id and data["customer_external_id"] is None
 
 
 def test_a_released_code_is_handed_to_the_next_customer(
