@@ -11,7 +11,10 @@ from tests.factories import Credentials
 
 def _jwt_parts(token: str) -> tuple[dict, dict]:  # type: ignore[type-arg]
     header, payload, _ = token.split(".")
-    pad = lambda s: s + "=" * (-len(s) % 4)  # noqa: E731
+
+    def pad(s: str) -> str:
+        return s + "=" * (-len(s) % 4)
+
     return json.loads(base64.urlsafe_b64decode(pad(header))), json.loads(base64.urlsafe_b64decode(pad(payload)))
 
 

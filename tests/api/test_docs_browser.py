@@ -56,17 +56,17 @@ def _browser_or_skip() -> Any:
     missing = []
     if not CHROMIUM.exists():
         missing.append(f"{CHROMIUM} (apt-get install -y chromium chromium-driver)")
+    api: Any = None
     try:
-        from playwright import sync_api
+        from playwright import sync_api as api
     except ImportError:
-        sync_api = None
         missing.append("the playwright package (pip install -e '.[dev]')")
     if missing:
         reason = "the docs UI browser test needs " + " and ".join(missing)
         if REQUIRED:
             pytest.fail(reason + "; PARTNERLOOP_REQUIRE_BROWSER=1 makes a missing browser a failure")
         pytest.skip(reason)
-    return sync_api
+    return api
 
 
 @dataclass

@@ -1,7 +1,9 @@
 """Every error is problem+json with status, title, detail and the offending field."""
 
 from collections.abc import Iterator
+from typing import Any
 
+import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -34,7 +36,7 @@ def probe(app: FastAPI) -> Iterator[TestClient]:
         yield client
 
 
-def assert_problem(response, status: int, code: str) -> dict:  # type: ignore[no-untyped-def]
+def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
     assert response.status_code == status
     assert response.headers["content-type"] == "application/problem+json"
     body = response.json()

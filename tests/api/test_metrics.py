@@ -100,7 +100,7 @@ def test_the_outbox_backlog_is_read_at_scrape_time(
     for _ in range(2):
         make_event(tenant)
     an_hour_ago = utcnow() - timedelta(hours=1)
-    session.exec(update(OutboxEvent).values(created_at=an_hour_ago))  # type: ignore[call-overload]
+    session.exec(update(OutboxEvent).values(created_at=an_hour_ago))
     session.commit()
     text = scrape(client, settings)
     assert sample_value(text, "partnerloop_outbox_pending_events") == 2

@@ -72,7 +72,7 @@ def test_two_workers_report_one_total(tmp_path: Path) -> None:
         wait_until_up(base_url, server, log)
         (shared,) = runs.glob("partnerloop-metrics-*")
         # New connections until both workers have answered some (the kernel picks who accepts).
-        sent, split = 0, {}
+        sent, split = 0, dict[str, float]()
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and len([c for c in split.values() if c > 0]) < 2:
             for _ in range(10):

@@ -11,6 +11,7 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from partners import signing_keys
+from partners.db import utcnow
 from partners.settings import Settings
 from tests.factories import Credentials, StaffMember
 from tests.flows import bearer, client_credentials, exchange, get_code, jwt_parts, refresh
@@ -91,7 +92,7 @@ def test_a_long_retired_key_is_no_longer_published(
 ) -> None:
     old_kid = jwt_parts(token_for())[0]["kid"]
     signing_keys.rotate(session, settings.encryption_key.get_secret_value())
-    long_ago = signing_keys.utcnow() - timedelta(seconds=settings.access_token_ttl_seconds) - timedelta(minutes=5)
+    long_ago = utcnow() - timedelta(seconds=settings.access_token_ttl_seconds) - timedelta(minutes=5)
     key = signing_keys.SigningKey
     session.exec(update(key).where(col(key.kid) == old_kid).values(retired_at=long_ago))
     session.commit()

@@ -84,7 +84,7 @@ def _tenant_id(world: World) -> str:
 
 
 def _customer_external_id(world: World) -> str:
-    return world.fixture("make_customer")(world.tenant, external_id=world.marker("customer")).external_id  # type: ignore[no-any-return]
+    return world.fixture("make_customer")(world.tenant, external_id=world.marker("customer")).external_id
 
 
 def _order_id(world: World) -> str:
@@ -310,10 +310,12 @@ def check_body_operation(op: Operation, world: World, outsider: str, client: Tes
     assert not leaked(response.text, world, echoed), f"{op.name} shows tenant A's data to B: {response.text}"
     theirs = [(table, owner) for table, owner, _ in before - after if owner != outsider_tenant]
     assert not theirs, f"{op.name} as tenant B changed or removed rows that are not B's: {theirs}"
-    for table, owner, row in after - before:
+    for table, owner, written in after - before:
         if owner not in (outsider_tenant, None) and op.name not in CROSS_TENANT_WRITES:
             pytest.fail(f"{op.name} as tenant B wrote a row of {table} for tenant {owner}")
-        found = leaked(" ".join(row), world, allowed | (world.directory if op.name in CROSS_TENANT_WRITES else set()))
+        found = leaked(
+            " ".join(written), world, allowed | (world.directory if op.name in CROSS_TENANT_WRITES else set())
+        )
         assert not found, f"{op.name} as tenant B stored tenant A's {found} in {table}"
 
 
@@ -367,7 +369,7 @@ def test_the_walker_catches_a_route_that_acts_on_an_id_in_its_body(
     @app.post("/v1/probe/leaky-revoke")
     def leaky(body: _ClientRef, caller: ClientsWrite, session: SessionDep) -> dict[str, str]:
         view = clients_domain.find_client(session, body.client_id, "http://testserver")
-        assert view is not None
+        assert view is not None and view.tenant_id is not None
         clients_domain.revoke_client(session, view.tenant_id, body.client_id)
         session.commit()
         return {"revoked": body.client_id}

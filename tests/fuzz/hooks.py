@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import schemathesis
 from schemathesis import Case, CheckContext, Response
@@ -13,7 +14,7 @@ OWN_ERROR_FORMAT = ("/oauth/",)
 
 
 @schemathesis.check
-def problem_json_on_4xx(ctx: CheckContext, response: Response, case: Case) -> bool | None:
+def problem_json_on_4xx(ctx: CheckContext, response: Response, case: Case[Any]) -> bool | None:
     """Every 4xx outside OAuth is RFC 9457 problem+json with a stable `code` and the right `status`."""
     status = response.status_code
     if not 400 <= status < 500 or case.path.startswith(OWN_ERROR_FORMAT):
@@ -32,7 +33,9 @@ def problem_json_on_4xx(ctx: CheckContext, response: Response, case: Case) -> bo
 
 
 @schemathesis.check
-def schema_valid_requests_pass_request_validation(ctx: CheckContext, response: Response, case: Case) -> bool | None:
+def schema_valid_requests_pass_request_validation(
+    ctx: CheckContext, response: Response, case: Case[Any]
+) -> bool | None:
     """A request the OpenAPI document calls valid may break a rule of the domain (an unknown category,
     a cursor we did not issue: `invalid`), never the request model (`validation_error`): that means
     the document lies about what the route takes."""

@@ -82,7 +82,7 @@ def test_a_token_about_to_expire_is_renewed_before_the_call(api: respx.MockRoute
     with _client(sleeps) as pl:
         pl.profile.tenant()
         assert pl.token is not None and pl.token["access_token"] == "at-1"
-        pl.api.http.token["expires_at"] = int(time.time()) + 30  # fourteen and a half minutes later
+        pl.api.http.token["expires_at"] = int(time.time()) + 30  # type: ignore[attr-defined]  # fourteen and a half minutes later
         pl.profile.tenant()
     assert token.call_count == 2
     assert [c.request.headers["authorization"] for c in tenant.calls] == ["Bearer at-1", "Bearer at-2"]

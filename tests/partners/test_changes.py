@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from partners import change_feeds, changes, consent, offer_actions, privacy, redemptions
+from partners import change_feeds, changes, consent, offer_actions, offers, privacy, redemptions
 from partners.changes import Change, ChangeCounter, Feed
 from partners.consent_rules import Method, Purpose, Source
 from partners.customers import Customer
@@ -159,7 +159,7 @@ def test_concurrent_writers_and_a_paging_reader_end_with_every_change_seen(
     reader_thread.join(timeout=60)
     assert not errors
     session.expire_all()
-    final = {offer.id: offer_actions.offers.latest_version(session, offer).title for offer in _offers(session, shop)}
+    final = {offer.id: offers.latest_version(session, offer).title for offer in _offers(session, shop)}
     assert seen == final  # the reader's last view of every offer is the offer as committed
 
 

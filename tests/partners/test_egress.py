@@ -103,7 +103,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _redirect(self) -> None:
         self.send_response(302)
-        self.send_header("location", f"http://127.0.0.1:{self.server.server_address[1]}/ok")
+        port = self.server.server_address[1]  # type: ignore[index]
+        self.send_header("location", f"http://127.0.0.1:{port}/ok")
         self.send_header("content-length", "0")
         self.end_headers()
 

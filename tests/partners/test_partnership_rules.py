@@ -13,7 +13,7 @@ ALLOWED: dict[tuple[State, str | None, bool, Action], Outcome] = {}
 
 def allow(
     state: State, pending: str | None, action: Action, to: State, terms: str, paused: tuple[bool, ...] = (False,)
-):
+) -> None:
     for paused_by_me in paused:
         ALLOWED[(state, pending, paused_by_me, action)] = Outcome(to, terms)
 

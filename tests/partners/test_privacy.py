@@ -191,7 +191,7 @@ def rows_naming(session: Session, values: dict[str, str]) -> list[str]:
     for table in metadata.sorted_tables:
         if table.name == Suppression.__tablename__:
             continue
-        for row in session.execute(select(table)).all():
+        for row in session.execute(table.select()).all():
             text = json.dumps([str(v) if not isinstance(v, dict | list) else v for v in row], default=str).lower()
             found += [f"{table.name}: {name}" for name, value in values.items() if value.lower() in text]
     return found

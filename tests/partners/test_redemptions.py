@@ -3,6 +3,7 @@
 import threading
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, func, select, update
@@ -35,7 +36,7 @@ def written(session: Session) -> tuple[int, int]:
     return int(count), int(entries)
 
 
-def refused(session: Session, shown: ShownOffer, problem: str, **overrides: object) -> DomainError:
+def refused(session: Session, shown: ShownOffer, problem: str, **overrides: Any) -> DomainError:
     with pytest.raises(DomainError) as caught:
         redeem(session, shown, **overrides)
     session.rollback()

@@ -29,8 +29,8 @@ def test_a_customers_band_is_relative_to_the_host(value: int, currency: str, ban
 def test_win_back_is_for_customers_at_risk_or_lapsed_only() -> None:
     for level in (RiskLevel.at_risk, RiskLevel.lapsed):
         assert rules.placement_refusal("win_back", Shopper(level, 1, "GBP"), None) is None
-    for level in (RiskLevel.active, RiskLevel.cooling, None):
-        assert rules.placement_refusal("win_back", Shopper(level, 1, "GBP"), None) == "placement_not_at_risk"
+    for other in (RiskLevel.active, RiskLevel.cooling, None):
+        assert rules.placement_refusal("win_back", Shopper(other, 1, "GBP"), None) == "placement_not_at_risk"
     assert rules.placement_refusal("email", Shopper(RiskLevel.active, 1, "GBP"), None) is None
 
 

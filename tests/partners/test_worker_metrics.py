@@ -30,7 +30,7 @@ def attempts(metrics: Metrics, outcome: str) -> float:
 
 
 def _make_due(session: Session) -> None:
-    session.exec(update(WebhookDelivery).values(next_attempt_at=utcnow()))  # type: ignore[call-overload]
+    session.exec(update(WebhookDelivery).values(next_attempt_at=utcnow()))
     session.commit()
 
 
