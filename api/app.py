@@ -49,7 +49,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             await run_in_threadpool(upgrade_engine, engine)
         if engine.dialect.name == "postgresql":
             # The exchange's hot path runs on psycopg's async driver (partners.exchange_async).
-            app.state.exchange_pool = await open_pool(engine)
+            app.state.exchange_pool = await open_pool(engine, max_size=settings.exchange_pool_size)
             app.state.serving_cache = ServingCache()
         try:
             yield

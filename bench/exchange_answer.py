@@ -25,7 +25,7 @@ from sqlalchemy import text
 
 from partners import exchange_async, serving_cache
 from partners.db import make_engine, utcnow
-from partners.db_async import conninfo
+from partners.db_async import HOT_PATH_OPTIONS, conninfo
 from partners.exchange_model import ExchangeRequest, Placement
 
 CODE_KEY = b"bench-code-key-" + b"k" * 17
@@ -45,8 +45,7 @@ async def _no_pipeline() -> AsyncIterator[_Sequential]:
 
 async def run(url: str, pairs: list[tuple[str, str]], *, dry: bool, pipeline: bool) -> list[tuple[float, float]]:
     """(wall, cpu) seconds of each answer, after one warm-up pass over the first hosts."""
-    options = "-c plan_cache_mode=force_generic_plan"
-    conn = await AsyncConnection.connect(url, autocommit=True, prepare_threshold=0, options=options)
+    conn = await AsyncConnection.connect(url, autocommit=True, prepare_threshold=0, options=HOT_PATH_OPTIONS)
     if not pipeline:
         conn.pipeline = _no_pipeline  # type: ignore[method-assign,assignment]
     cache = serving_cache.ServingCache()

@@ -14,6 +14,13 @@ def conninfo(engine: Engine) -> str:
     return engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
+# Each connection plans a statement once (generic plans: custom ones re-planned the serving query on
+# every call) and keeps that plan for its life. Planned while a table was small or just truncated, or
+# with statistics autovacuum has not refreshed, a plan could scan a table that has since grown:
+# every statement here has an index to use, so sequential scans are priced out rather than chosen.
+HOT_PATH_OPTIONS = "-c plan_cache_mode=force_generic_plan -c enable_seqscan=off"
+
+
 async def open_pool(
     engine: Engine, *, min_size: int = 2, max_size: int = 10
 ) -> AsyncConnectionPool[AsyncConnection[Any]]:
@@ -21,9 +28,9 @@ async def open_pool(
     first use. No check on checkout: a broken connection fails its request and is replaced."""
     pool: AsyncConnectionPool[AsyncConnection[Any]] = AsyncConnectionPool(
         conninfo(engine),
-        min_size=min_size,
+        min_size=min(min_size, max_size),
         max_size=max_size,
-        kwargs={"autocommit": True, "prepare_threshold": 0, "options": "-c plan_cache_mode=force_generic_plan"},
+        kwargs={"autocommit": True, "prepare_threshold": 0, "options": HOT_PATH_OPTIONS},
         open=False,
         name="exchange",
     )

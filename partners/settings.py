@@ -71,6 +71,11 @@ class Settings(BaseSettings):
     webhook_max_response_bytes: Annotated[int, Field(ge=1024)] = 64 * 1024
     webhook_disable_after_days: Annotated[float, Field(gt=0)] = 5.0
     webhook_batch_size: Annotated[int, Field(ge=1, le=100)] = 20
+    # PostgreSQL connections each API process keeps for the exchange's hot path. More than the cores
+    # PostgreSQL can give each process only adds backends competing for them: with PostgreSQL on
+    # the same 2 cores, 2 kept p99 at 15-19 ms where 10 gave 29-77 ms, at equal throughput
+    # (docs/performance.md). Raise it when PostgreSQL runs on a larger machine of its own.
+    exchange_pool_size: Annotated[int, Field(ge=1, le=100)] = 2
     # The bearer token Prometheus sends to scrape GET /metrics; unset, /metrics is off (404).
     metrics_token: SecretStr | None = None
     # Peers whose X-Forwarded-For/-Proto uvicorn believes: comma-separated addresses or networks
