@@ -522,9 +522,10 @@ def reconcile(engine: Engine, world: World, received: Received, since: datetime)
         )
         events = c.execute(
             text(
-                "SELECT e.id, e.delivered_at IS NOT NULL, "
-                "(SELECT string_agg(d.tenant_id || ' ' || d.status, ',') FROM webhook_deliveries d "
-                " WHERE d.event_id = e.id) FROM outbox_events e WHERE e.created_at >= :since"
+                # A join, not a subquery per event: webhook_deliveries has no index by event id.
+                "SELECT e.id, e.delivered_at IS NOT NULL, string_agg(d.tenant_id || ' ' || d.status, ',') "
+                "FROM outbox_events e LEFT JOIN webhook_deliveries d ON d.event_id = e.id "
+                "WHERE e.created_at >= :since GROUP BY e.id, e.delivered_at"
             ),
             {"since": since},
         ).all()
