@@ -67,9 +67,14 @@ def record_event(
     *,
     is_active_partner: IsActivePartner,
     now: datetime | None = None,
+    refold: bool = True,
 ) -> Recorded:
-    """Append a consent event for a known customer; the same event id again is a no-op."""
-    return _record(session, tenant_id, external_id, event, is_active_partner, now or utcnow(), timed=True)
+    """Append a consent event for a known customer; the same event id again is a no-op.
+
+    With `refold=False` the customer's state rows are left for the caller to re-fold
+    (`consent_ledger.refresh_many`) before anything reads them: bulk ingest does it once a batch."""
+    now = now or utcnow()
+    return _record(session, tenant_id, external_id, event, is_active_partner, now, timed=True, refold=refold)
 
 
 def _record(
@@ -81,6 +86,7 @@ def _record(
     now: datetime,
     *,
     timed: bool,
+    refold: bool = True,
 ) -> Recorded:
     if not _EVENT_ID.match(event.event_id):
         raise Invalid("event_id must be 1–100 printable characters without spaces.", param="event_id")
@@ -100,7 +106,7 @@ def _record(
         rows = _confirmation(session, tenant_id, customer, event, occurred_at)
     else:
         raise ValueError("grants need an is_active_partner check")
-    _append(session, tenant_id, customer, rows)
+    _append(session, tenant_id, customer, rows, refold=refold)
     if event.action == Action.withdrawn:
         _tell_recipients(session, tenant_id, customer, rows)
     return Recorded(customer, rows, False)
@@ -257,7 +263,7 @@ def _notice(session: Session, tenant_id: str, notice_id: str | None, *, required
         raise NotFound(f"No notice with id '{notice_id}'.", param="notice_id") from exc
 
 
-def _append(session: Session, tenant_id: str, customer: Customer, rows: list[ConsentEvent]) -> None:
+def _append(session: Session, tenant_id: str, customer: Customer, rows: list[ConsentEvent], *, refold: bool) -> None:
     """Number the rows after the customer's last event, store them, and re-fold their purposes."""
     last = session.exec(
         select(func.max(ConsentEvent.seq)).where(
@@ -275,7 +281,8 @@ def _append(session: Session, tenant_id: str, customer: Customer, rows: list[Con
         raise Conflict(f"Event '{rows[0].event_id}' was recorded at the same time; retry.", param="event_id") from exc
     for row in rows:
         changes.touch(session, tenant_id, changes.Feed.consent_events, row.id)
-    refresh_states(session, tenant_id, customer.id, {row.purpose for row in rows})
+    if refold:
+        refresh_states(session, tenant_id, customer.id, {row.purpose for row in rows})
 
 
 def _tell_recipients(session: Session, tenant_id: str, customer: Customer, rows: Sequence[ConsentEvent]) -> None:

@@ -2,8 +2,9 @@
 
 A consent event is evidence: every row goes through `partners.consent.record_event` exactly
 as `POST /v1/customers/{external_id}/consent-events` does (active partner, notice, clock
-skew, duplicates by event id, customer lock, state re-fold, `consent.withdrawn` into the
-outbox), in a savepoint of its batch's transaction so a refused row leaves no trace.
+skew, duplicates by event id, customer lock, `consent.withdrawn` into the outbox), in a
+savepoint of its batch's transaction so a refused row leaves no trace. The state rows are
+re-folded once per batch, for every customer it touched, before the batch commits.
 """
 
 from __future__ import annotations
@@ -19,13 +20,14 @@ from sqlmodel import Session
 
 from partners import consent
 from partners.consent_input import ConsentEventIn
+from partners.consent_ledger import refresh_many
 from partners.consent_rules import Purpose
 from partners.errors import DomainError
 from partners.ingest_jobs import IngestJob, JobKind, Lines, Progress, Upload, UploadFormat, run_upload
 from partners.ingest_rows import RowError, csv_cells, csv_header, domain_error, json_object, validation_error
 from partners.notices import IsActivePartner
 
-# Each event takes a savepoint, a lock and a re-fold: smaller batches keep progress moving.
+# Each event takes a savepoint and a lock (the re-fold is once a batch): smaller batches keep progress moving.
 BATCH_SIZE = 1_000
 CSV_REQUIRED = ("external_id", "event_id", "action", "method", "source", "occurred_at")
 CSV_OPTIONAL = ("purposes", "partner", "notice_id", "confirms", "origin_ip", "origin_user_agent", "origin_page_url")
@@ -107,6 +109,7 @@ async def ingest_consent_events(
         session: Session, tenant_id: str, lines: Lines, header: list[str] | None, progress: Progress, _final: bool
     ) -> Lines:
         active = _cached(is_active_partner)
+        refold: dict[str, set[str]] = {}  # customer id -> purposes whose state rows are behind
         for number, raw in lines:
             progress.rows_seen += 1
             row = parse_ndjson_event(number, raw) if header is None else parse_csv_event(number, raw, header)
@@ -115,11 +118,18 @@ async def ingest_consent_events(
                 continue
             try:
                 with session.begin_nested():
-                    consent.record_event(session, tenant_id, row.external_id, row.event, is_active_partner=active)
+                    recorded = consent.record_event(
+                        session, tenant_id, row.external_id, row.event, is_active_partner=active, refold=False
+                    )
             except DomainError as exc:
                 progress.fail(domain_error(number, exc))
             else:
                 progress.rows_ok += 1
+                if not recorded.replayed:
+                    refold.setdefault(recorded.customer.id, set()).update(e.purpose for e in recorded.events)
+        # Nothing in the batch reads the states; folding each customer once here ends where folding
+        # after every row would, in two reads per 500 customers instead of two per row.
+        refresh_many(session, tenant_id, refold)
         return []
 
     upload = Upload(JobKind.consent_events, parse_csv_header, write, BATCH_SIZE)

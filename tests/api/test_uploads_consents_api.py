@@ -219,3 +219,53 @@ def test_a_line_with_a_nul_is_a_row_error_and_the_rest_is_kept(shop: Shop, sessi
     assert (job["status"], job["rows_ok"], job["rows_failed"]) == ("done", 2, 1)
     assert (job["errors"][0]["line"], job["errors"][0]["field"]) == (2, "origin.user_agent")
     assert events(session, shop.tenant) == 2
+
+
+def test_a_batch_folds_each_customers_states_as_the_single_route_does(
+    shop: Shop, session: Session, make_customer: Callable[..., Customer]
+) -> None:
+    # The upload re-folds its customers once, at the end of the batch; the single route after each
+    # event. The same events, for twin customers, must leave the same states.
+    def story(customer: str, tag: str) -> list[dict[str, Any]]:
+        partner = shop.partner.id
+        if customer.endswith("0"):  # all, then the partner withdrawn; a grant arriving late but older
+            return [
+                shop.grant(f"{tag}a", customer, 0, partner="all"),
+                shop.grant(f"{tag}b", customer, 2, action="withdrawn", method="preference_link", notice_id=None),
+                shop.grant(f"{tag}c", customer, 1),
+            ]
+        if customer.endswith("1"):  # the partner, then everything withdrawn
+            return [
+                shop.grant(f"{tag}a", customer, 0),
+                shop.grant(f"{tag}b", customer, 1, action="withdrawn", method="toggle", partner="all", notice_id=None),
+            ]
+        return [  # double opt-in, then its confirmation
+            shop.grant(f"{tag}a", customer, 0, method="double_opt_in"),
+            {
+                "external_id": customer,
+                "event_id": f"{tag}b",
+                "action": "confirmed",
+                "method": "email_confirmation",
+                "source": "email",
+                "occurred_at": datetime(2025, 5, 1, 9, tzinfo=UTC).isoformat(),
+                "confirms": f"{tag}a",
+            },
+        ]
+
+    uploaded = [row for i in range(3) for row in story(f"c-{i}", f"u{i}-")]
+    uploaded.insert(2, shop.grant("bad", "c-1", partner="ten_unknown"))  # refused mid-batch
+    job = shop.upload(ndjson(uploaded))
+    assert (job["rows_ok"], job["rows_failed"]) == (7, 1)
+    for i in range(3):
+        make_customer(shop.tenant, f"d-{i}")
+        for row in story(f"d-{i}", f"s{i}-"):
+            body = {key: value for key, value in row.items() if key != "external_id" and value is not None}
+            response = shop.client.post(f"/v1/customers/d-{i}/consent-events", json=body, headers=shop.headers)
+            assert response.status_code == 201, response.text
+    expected = [
+        [("partner_offers", "all", "granted"), ("partner_offers", shop.partner.id, "withdrawn")],
+        [("partner_offers", "all", "withdrawn"), ("partner_offers", shop.partner.id, "withdrawn")],
+        [("partner_offers", shop.partner.id, "granted")],
+    ]
+    for i in range(3):
+        assert statuses(session, shop.tenant, f"c-{i}") == statuses(session, shop.tenant, f"d-{i}") == expected[i]
