@@ -227,7 +227,6 @@ def test_a_batch_folds_each_customers_states_as_the_single_route_does(
     # The upload re-folds its customers once, at the end of the batch; the single route after each
     # event. The same events, for twin customers, must leave the same states.
     def story(customer: str, tag: str) -> list[dict[str, Any]]:
-        partner = shop.partner.id
         if customer.endswith("0"):  # all, then the partner withdrawn; a grant arriving late but older
             return [
                 shop.grant(f"{tag}a", customer, 0, partner="all"),
