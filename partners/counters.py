@@ -21,11 +21,10 @@ from collections import Counter
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKeyConstraint, Insert, Table, bindparam, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import BigInteger, ForeignKeyConstraint, Insert, Table, select
 from sqlmodel import Field, Session, SQLModel
 
-from partners.db import Write, execute_together, multirow_params
+from partners.db import Write, execute_together, multirow_params, multirow_upsert
 
 ALL_TIME = "all"
 
@@ -70,11 +69,7 @@ _PARTNERSHIP_KEYS = ("tenant_id", "partnership_id", "month")
 def _upsert(dialect: str, table: Table, keys: tuple[str, ...], amounts: tuple[str, ...], count: int) -> Insert:
     """Add-to-counter upsert of `count` rows with named parameters, built once per shape (so it is
     compiled once and prepared by psycopg); parameters are `{table}{i}_{column}`."""
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    columns = (*keys, *amounts)
-    statement = insert(table).values(
-        [{c: bindparam(f"{table.name}{i}_{c}", type_=table.c[c].type) for c in columns} for i in range(count)]
-    )
+    statement = multirow_upsert(table, (*keys, *amounts), count, table.name, dialect)
     return statement.on_conflict_do_update(
         index_elements=list(keys), set_={name: table.c[name] + statement.excluded[name] for name in amounts}
     )

@@ -84,14 +84,24 @@ def upsert_insert(table: Table, dialect_name: str) -> postgresql.Insert | sqlite
     return (postgresql.insert if dialect_name == "postgresql" else sqlite.insert)(table)
 
 
+def _placeholders(table: Table, columns: Sequence[str], count: int, prefix: str) -> list[dict[str, Any]]:
+    return [{c: bindparam(f"{prefix}{i}_{c}", type_=table.c[c].type) for c in columns} for i in range(count)]
+
+
 @functools.cache
 def multirow_insert(table: Table, columns: tuple[str, ...], count: int, prefix: str) -> Insert:
     """INSERT of `count` rows with named parameters (`{prefix}{i}_{column}`), built once per shape:
     SQLAlchemy then reuses its compiled form and psycopg prepares it (inline values would be
     compiled again on every call)."""
-    return insert(table).values(
-        [{c: bindparam(f"{prefix}{i}_{c}", type_=table.c[c].type) for c in columns} for i in range(count)]
-    )
+    return insert(table).values(_placeholders(table, columns, count, prefix))
+
+
+def multirow_upsert(
+    table: Table, columns: Sequence[str], count: int, prefix: str, dialect_name: str
+) -> postgresql.Insert | sqlite.Insert:
+    """`multirow_insert` as the dialect's INSERT, for the caller to add its ON CONFLICT clause to
+    (and to keep per shape, as `multirow_insert` is kept)."""
+    return upsert_insert(table, dialect_name).values(_placeholders(table, columns, count, prefix))
 
 
 def multirow_params(columns: Sequence[str], rows: Sequence[Mapping[str, Any]], prefix: str) -> dict[str, Any]:

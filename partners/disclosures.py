@@ -7,11 +7,11 @@ import functools
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import ForeignKeyConstraint, Insert, Table, bindparam, func
+from sqlalchemy import ForeignKeyConstraint, Insert, Table, func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, col
 
-from partners.db import UTCDateTime, Write, multirow_params, owned, upsert_insert, utcnow
+from partners.db import UTCDateTime, Write, multirow_params, multirow_upsert, owned, utcnow
 
 
 class Disclosure(SQLModel, table=True):
@@ -82,8 +82,7 @@ def disclosures_write(
 def _upsert(dialect: str, count: int) -> Insert:
     table: Table = Disclosure.__table__  # type: ignore[attr-defined]
     latest = func.greatest if dialect == "postgresql" else func.max
-    rows = [{c: bindparam(f"d{i}_{c}", type_=table.c[c].type) for c in _COLUMNS} for i in range(count)]
-    statement = upsert_insert(table, dialect).values(rows)
+    statement = multirow_upsert(table, _COLUMNS, count, "d", dialect)
     return statement.on_conflict_do_update(
         index_elements=[table.c.tenant_id, table.c.customer_id, table.c.partner_tenant_id],
         set_={"last_at": latest(table.c.last_at, statement.excluded.last_at)},

@@ -30,8 +30,8 @@ from partners.db import (
     execute_together,
     keyset_page,
     multirow_params,
+    multirow_upsert,
     owned,
-    upsert_insert,
     utcnow,
 )
 from partners.errors import Conflict, Invalid, NotFound
@@ -175,8 +175,7 @@ def assignments_statement(
 @functools.cache
 def _assignments_insert(dialect: str, count: int) -> Insert:
     table: Table = HoldoutAssignment.__table__  # type: ignore[attr-defined]
-    rows = [{c: bindparam(f"h{i}_{c}", type_=table.c[c].type) for c in _ASSIGNMENT_COLUMNS} for i in range(count)]
-    return upsert_insert(table, dialect).values(rows).on_conflict_do_nothing()
+    return multirow_upsert(table, _ASSIGNMENT_COLUMNS, count, "h", dialect).on_conflict_do_nothing()
 
 
 def assignments_write(
