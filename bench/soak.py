@@ -404,11 +404,11 @@ async def progress(world: World, engine: Engine, started: float, until: float) -
     while time.monotonic() < until:
         await asyncio.sleep(30)
         done = sum(len(v) for v in world.latencies.values())
-        backlog = await asyncio.to_thread(backlog_of, engine)
+        events, deliveries = await asyncio.to_thread(backlog_of, engine)
         elapsed = time.monotonic() - started
         print(
             f"  {elapsed:5.0f} s: {done:,} calls ({done / elapsed:,.0f}/s), {len(world.errors)} errors, "
-            f"{world.ingested:,} customers ingested, outbox backlog {backlog}",
+            f"{world.ingested:,} customers ingested, outbox backlog {events} events, {deliveries} deliveries",
             flush=True,
         )
 
@@ -466,18 +466,23 @@ def register_endpoints(base: str, tenants: list[str], tokens: dict[str, str], ho
             received.secrets[tenant] = response.json()["secret"]
 
 
-def backlog_of(engine: Engine) -> str:
+def backlog_of(engine: Engine) -> tuple[int, int]:
+    """Outbox events not yet handed out, and deliveries still pending."""
     with engine.connect() as connection:
-        events = connection.execute(text("SELECT count(*) FROM outbox_events WHERE delivered_at IS NULL")).scalar()
-        pending = connection.execute(text("SELECT count(*) FROM webhook_deliveries WHERE status = 'pending'")).scalar()
-    return f"{events} events, {pending} deliveries"
+        events, deliveries = connection.execute(
+            text(
+                "SELECT (SELECT count(*) FROM outbox_events WHERE delivered_at IS NULL), "
+                "(SELECT count(*) FROM webhook_deliveries WHERE status = 'pending')"
+            )
+        ).one()
+    return int(events), int(deliveries)
 
 
 def drain(engine: Engine, timeout: float) -> float:
     """Wait until the outbox and deliveries are empty; the seconds it took."""
     started = time.monotonic()
     while time.monotonic() - started < timeout:
-        if backlog_of(engine) == "0 events, 0 deliveries":
+        if backlog_of(engine) == (0, 0):
             return time.monotonic() - started
         time.sleep(0.5)
     return time.monotonic() - started
